@@ -1,0 +1,45 @@
+# The two commands: `make run` (set up, then web server + worker) and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+export DJANGO_SETTINGS_MODULE ?= config.settings.base
+
+.PHONY: run test venv chromium migrate lint bench-api clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+# Debian's Chromium for the browser tests (never a downloaded browser build).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runstack
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test: venv chromium
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+bench-api: venv
+	$(PY) bench/annotation_api.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,212 @@
+"""The one place that validates annotation geometry.
+
+Serializers, importers and generators all call :func:`validate_geometry`; it returns a cleaned
+copy (floats, masks always as compressed RLE strings) or raises :class:`GeometryError` with a
+sentence a person can act on. Coordinates are pixels of the stored image, origin top-left.
+
+- box: ``{"x", "y", "w", "h"}``; inside the image, positive size.
+- polygon: ``{"polygons": [[x1, y1, x2, y2, ...], ...]}``; each part has >= 3 points inside the image.
+- mask: ``{"rle": {"size": [h, w], "counts": "..."}}``; COCO RLE of the whole image that decodes
+  to exactly ``h * w`` pixels and is not empty. Uncompressed counts (a list) are accepted and
+  compressed.
+- keypoints: ``{"points": [[x, y, v], ...]}``, one per name of the label's ``keypoint_names``;
+  ``v`` is 0 (not labelled), 1 (labelled, hidden) or 2 (visible). Points with v = 0 are stored as 0, 0.
+- tag: ``{}``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+KINDS = ("tag", "box", "polygon", "mask", "keypoints")
+# A point may sit on the far edge of the image (x == width) and on tiny rounding beyond it.
+EDGE_TOLERANCE = 1e-6
+
+
+class GeometryError(ValueError):
+    """Geometry that cannot be stored; the message says what is wrong."""
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GeometryError(f"{what} must be a number, got {value!r}.")
+    number = float(value)
+    if not math.isfinite(number):
+        raise GeometryError(f"{what} must be a finite number, got {value!r}.")
+    return number
+
+
+def _inside(x: float, y: float, width: int, height: int, what: str) -> None:
+    if not (-EDGE_TOLERANCE <= x <= width + EDGE_TOLERANCE and -EDGE_TOLERANCE <= y <= height + EDGE_TOLERANCE):
+        raise GeometryError(f"{what} ({x:g}, {y:g}) lies outside the {width}x{height} image.")
+
+
+def _box(geometry: dict, width: int, height: int) -> dict:
+    missing = [k for k in ("x", "y", "w", "h") if k not in geometry]
+    if missing:
+        raise GeometryError(f"A box needs x, y, w and h; missing {', '.join(missing)}.")
+    x, y, w, h = (_number(geometry[k], f"box {k}") for k in ("x", "y", "w", "h"))
+    if w <= 0 or h <= 0:
+        raise GeometryError(f"A box needs a positive width and height, got w={w:g}, h={h:g}.")
+    _inside(x, y, width, height, "The box's top-left corner")
+    _inside(x + w, y + h, width, height, "The box's bottom-right corner")
+    return {"x": x, "y": y, "w": w, "h": h}
+
+
+def _polygon(geometry: dict, width: int, height: int) -> dict:
+    parts = geometry.get("polygons")
+    if not isinstance(parts, list) or not parts:
+        raise GeometryError("A polygon needs 'polygons': a list of parts, each [x1, y1, x2, y2, ...].")
+    cleaned = []
+    for i, part in enumerate(parts):
+        if not isinstance(part, list) or len(part) % 2:
+            raise GeometryError(f"Polygon part {i} must be a flat list of x, y pairs.")
+        if len(part) < 6:
+            raise GeometryError(f"Polygon part {i} has {len(part) // 2} points; at least 3 are needed.")
+        coords = [_number(v, f"polygon part {i} coordinate") for v in part]
+        for j in range(0, len(coords), 2):
+            _inside(coords[j], coords[j + 1], width, height, f"Polygon part {i} point {j // 2}")
+        cleaned.append(coords)
+    return {"polygons": cleaned}
+
+
+def _rle_counts_total(counts: str) -> int:
+    """Decode COCO's compressed RLE string and return the number of pixels it covers.
+
+    Done here rather than trusting pycocotools, whose C decoder reads malformed strings without
+    complaint (and may write past its buffer when the runs add up to more than the image).
+    """
+    runs: list[int] = []
+    p, n = 0, len(counts)
+    while p < n:
+        x, k, more = 0, 0, True
+        while more:
+            if p >= n:
+                raise GeometryError("The mask's RLE counts end in the middle of a number.")
+            c = ord(counts[p]) - 48
+            if not 0 <= c < 64:
+                raise GeometryError(f"The mask's RLE counts contain an invalid character {counts[p]!r}.")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0:
+            raise GeometryError("The mask's RLE counts decode to a negative run length.")
+        runs.append(x)
+    return sum(runs)
+
+
+def _mask(geometry: dict, width: int, height: int) -> dict:
+    rle = geometry.get("rle")
+    if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
+        raise GeometryError("A mask needs 'rle': {'size': [h, w], 'counts': ...} (COCO RLE).")
+    size = rle["size"]
+    if not (isinstance(size, Sequence) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+        raise GeometryError("The mask's RLE size must be [height, width].")
+    if list(size) != [height, width]:
+        raise GeometryError(f"The mask's RLE size {list(size)} does not match the image [{height}, {width}].")
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+            raise GeometryError("Uncompressed RLE counts must be non-negative integers.")
+        if sum(counts) != height * width:
+            raise GeometryError(f"The mask's RLE covers {sum(counts)} pixels; the image has {height * width}.")
+        counts = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)["counts"]
+        counts = counts.decode("ascii")
+    elif isinstance(counts, str):
+        total = _rle_counts_total(counts)
+        if total != height * width:
+            raise GeometryError(f"The mask's RLE covers {total} pixels; the image has {height * width}.")
+    else:
+        raise GeometryError("The mask's RLE counts must be a string (compressed) or a list of integers.")
+    compressed = {"size": [height, width], "counts": counts.encode("ascii")}
+    if int(mask_utils.area(compressed)) == 0:
+        raise GeometryError("The mask is empty.")
+    return {"rle": {"size": [height, width], "counts": counts}}
+
+
+def _keypoints(geometry: dict, width: int, height: int, keypoint_names: Sequence[str]) -> dict:
+    if not keypoint_names:
+        raise GeometryError("This label has no keypoint names, so it cannot hold keypoints.")
+    points = geometry.get("points")
+    if not isinstance(points, list):
+        raise GeometryError("Keypoints need 'points': a list of [x, y, v].")
+    if len(points) != len(keypoint_names):
+        raise GeometryError(
+            f"The label has {len(keypoint_names)} keypoints ({', '.join(keypoint_names)}); got {len(points)}."
+        )
+    cleaned = []
+    for name, point in zip(keypoint_names, points):
+        if not isinstance(point, list) or len(point) != 3:
+            raise GeometryError(f"Keypoint {name!r} must be [x, y, v].")
+        v = point[2]
+        if v not in (0, 1, 2) or isinstance(v, bool):
+            raise GeometryError(f"Keypoint {name!r} visibility must be 0, 1 or 2, got {v!r}.")
+        x, y = _number(point[0], f"keypoint {name!r} x"), _number(point[1], f"keypoint {name!r} y")
+        if v == 0:
+            cleaned.append([0.0, 0.0, 0])
+            continue
+        _inside(x, y, width, height, f"Keypoint {name!r}")
+        cleaned.append([x, y, int(v)])
+    return {"points": cleaned}
+
+
+def validate_geometry(
+    kind: str, geometry: Any, *, width: int, height: int, keypoint_names: Sequence[str] = ()
+) -> dict:
+    """Return the cleaned geometry for an annotation of ``kind`` on a ``width`` x ``height`` image."""
+    if kind not in KINDS:
+        raise GeometryError(f"Unknown annotation kind {kind!r}; expected one of {', '.join(KINDS)}.")
+    if not isinstance(geometry, dict):
+        raise GeometryError("Geometry must be a JSON object.")
+    if kind == "tag":
+        return {}
+    if kind == "box":
+        return _box(geometry, width, height)
+    if kind == "polygon":
+        return _polygon(geometry, width, height)
+    if kind == "mask":
+        return _mask(geometry, width, height)
+    return _keypoints(geometry, width, height, keypoint_names)
+
+
+def mask_to_rle(mask: np.ndarray) -> dict:
+    """A boolean/0-1 array (h, w) as the stored mask geometry (compressed COCO RLE)."""
+    encoded = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"rle": {"size": [int(v) for v in encoded["size"]], "counts": encoded["counts"].decode("ascii")}}
+
+
+def rle_to_mask(geometry: dict) -> np.ndarray:
+    """Stored mask geometry back to a uint8 array of 0/1, shape (h, w)."""
+    rle = geometry["rle"]
+    return mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
+
+
+def bounding_box(kind: str, geometry: dict) -> tuple[float, float, float, float] | None:
+    """The (x, y, w, h) box that encloses an annotation, or None for tags and empty keypoints."""
+    if kind == "box":
+        return geometry["x"], geometry["y"], geometry["w"], geometry["h"]
+    if kind == "polygon":
+        xs = [v for part in geometry["polygons"] for v in part[0::2]]
+        ys = [v for part in geometry["polygons"] for v in part[1::2]]
+        return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+    if kind == "mask":
+        rle = geometry["rle"]
+        x, y, w, h = mask_utils.toBbox({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
+        return float(x), float(y), float(w), float(h)
+    if kind == "keypoints":
+        pts = [(x, y) for x, y, v in geometry["points"] if v > 0]
+        if not pts:
+            return None
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+    return None

@@ -1,0 +1,269 @@
+"""Writes to projects, members, labels, images and annotations, each in one transaction.
+
+Services take keyword-only arguments and raise Django's ``ValidationError`` for the caller's
+mistakes (the API turns it into a 400), :class:`StaleRevision` for a lost optimistic-concurrency
+race (412).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+
+from . import storage
+from .geometry import GeometryError, validate_geometry
+from .models import Annotation, Image, LabelClass, Membership, Project, Role, Split
+
+
+# --- projects and members -------------------------------------------------------------------
+@transaction.atomic
+def project_create(*, name: str, created_by, description: str = "") -> Project:
+    """A new project; its creator is its first owner."""
+    project = Project.objects.create(name=name, description=description, created_by=created_by)
+    Membership.objects.create(project=project, user=created_by, role=Role.OWNER)
+    return project
+
+
+def project_update(*, project: Project, **fields) -> Project:
+    for key in ("name", "description"):
+        if key in fields:
+            setattr(project, key, fields[key])
+    project.save()
+    return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    """Delete the project and its rows; stored files no other project uses are removed too."""
+    files = list(project.images.values_list("sha256", "file"))
+    project.delete()
+    shas = {sha for sha, _ in files}
+    used = set(Image.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
+    for sha, relative in files:
+        transaction.on_commit(lambda r=relative, u=(sha in used): storage.delete_if_unreferenced(r, u))
+
+
+def membership_add(*, project: Project, username: str, role: str) -> Membership:
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise ValidationError({"username": f"No user is called {username!r}."})
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
+    membership, created = Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
+    if not created and membership.role != role:
+        membership_set_role(membership=membership, role=role)
+    return membership
+
+
+def _ensure_an_owner_remains(membership: Membership) -> None:
+    others = Membership.objects.filter(project=membership.project, role=Role.OWNER).exclude(pk=membership.pk)
+    if membership.role == Role.OWNER and not others.exists():
+        raise ValidationError({"detail": "A project needs at least one owner; add another owner first."})
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, role: str) -> Membership:
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
+    if role != Role.OWNER:
+        _ensure_an_owner_remains(membership)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    _ensure_an_owner_remains(membership)
+    membership.delete()
+
+
+# --- labels ---------------------------------------------------------------------------------
+def _check_keypoints(keypoint_names: list, skeleton: list) -> None:
+    if not isinstance(keypoint_names, list) or not all(isinstance(n, str) and n for n in keypoint_names):
+        raise ValidationError({"keypoint_names": "Keypoint names must be a list of non-empty strings."})
+    if len(set(keypoint_names)) != len(keypoint_names):
+        raise ValidationError({"keypoint_names": "Keypoint names must be unique."})
+    n = len(keypoint_names)
+    if not isinstance(skeleton, list):
+        raise ValidationError({"skeleton": "The skeleton must be a list of [i, j] pairs."})
+    for edge in skeleton:
+        if (
+            not isinstance(edge, list)
+            or len(edge) != 2
+            or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in edge)
+            or edge[0] == edge[1]
+        ):
+            raise ValidationError({"skeleton": f"Skeleton edge {edge!r} must join two different keypoint indexes 0..{n - 1}."})
+
+
+def label_create(*, project: Project, name: str, color: str = "#e6194b", keypoint_names=None, skeleton=None) -> LabelClass:
+    keypoint_names, skeleton = list(keypoint_names or []), list(skeleton or [])
+    _check_keypoints(keypoint_names, skeleton)
+    try:
+        with transaction.atomic():
+            return LabelClass.objects.create(
+                project=project, name=name, color=color, keypoint_names=keypoint_names, skeleton=skeleton
+            )
+    except IntegrityError:
+        raise ValidationError({"name": f"This project already has a label called {name!r}."}) from None
+
+
+def label_update(*, label: LabelClass, **fields) -> LabelClass:
+    """Rename, recolour, or change the skeleton. The number of keypoints is fixed once annotated."""
+    names = fields.get("keypoint_names", label.keypoint_names)
+    skeleton = fields.get("skeleton", label.skeleton)
+    _check_keypoints(names, skeleton)
+    if len(names) != len(label.keypoint_names) and label.annotations.filter(kind=Annotation.Kind.KEYPOINTS).exists():
+        raise ValidationError(
+            {"keypoint_names": "Keypoints are already annotated with this label; the number of keypoints cannot change."}
+        )
+    for key in ("name", "color", "keypoint_names", "skeleton"):
+        if key in fields:
+            setattr(label, key, fields[key])
+    try:
+        with transaction.atomic():
+            label.save()
+    except IntegrityError:
+        raise ValidationError({"name": f"This project already has a label called {label.name!r}."}) from None
+    return label
+
+
+def label_delete(*, label: LabelClass) -> None:
+    label.delete()
+
+
+# --- images ---------------------------------------------------------------------------------
+IMAGE_EDITABLE = ("split", "split_locked", "status")
+
+
+def image_update(*, image: Image, **fields) -> Image:
+    """Change an image's split (which locks it: set by hand) or status."""
+    if "split" in fields:
+        if fields["split"] not in Split.values:
+            raise ValidationError({"split": f"Unknown split {fields['split']!r}."})
+        image.split = fields["split"]
+        image.split_locked = fields.get("split_locked", True)
+    elif "split_locked" in fields:
+        image.split_locked = bool(fields["split_locked"])
+    if "status" in fields:
+        if fields["status"] not in Image.Status.values:
+            raise ValidationError({"status": f"Unknown status {fields['status']!r}."})
+        image.status = fields["status"]
+    image.save(update_fields=["split", "split_locked", "status", "updated_at"])
+    return image
+
+
+def image_review(*, image: Image, accept: bool, comment: str = "") -> Image:
+    """Accept (status reviewed) or reject (back to in progress, with the reviewer's comment)."""
+    if not accept and not comment.strip():
+        raise ValidationError({"comment": "Say what needs fixing when rejecting an image."})
+    image.status = Image.Status.REVIEWED if accept else Image.Status.IN_PROGRESS
+    image.review_comment = "" if accept else comment.strip()
+    image.meta = {**image.meta, "rejected": not accept}
+    image.save(update_fields=["status", "review_comment", "meta", "updated_at"])
+    return image
+
+
+@transaction.atomic
+def image_delete(*, image: Image) -> None:
+    relative, sha = image.file, image.sha256
+    image.delete()
+    used = Image.objects.filter(sha256=sha).exists()
+    transaction.on_commit(lambda: storage.delete_if_unreferenced(relative, used))
+
+
+# --- annotations ----------------------------------------------------------------------------
+class StaleRevision(Exception):
+    """Someone saved the image's annotations after the revision the caller started from."""
+
+    def __init__(self, current: int):
+        super().__init__(f"The annotations changed since revision you edited; the current revision is {current}.")
+        self.current = current
+
+
+@dataclass(frozen=True)
+class AnnotationInput:
+    label_id: int
+    kind: str
+    geometry: dict
+    attributes: dict
+    source: str = Annotation.Source.MANUAL
+    score: float | None = None
+
+
+def annotations_validate(*, image: Image, items: Iterable[dict]) -> list[AnnotationInput]:
+    """Check a whole list of annotations for an image; errors name the item and the field.
+
+    Labels must belong to the image's project; geometry goes through :mod:`annotate.geometry`.
+    """
+    labels = {label.pk: label for label in LabelClass.objects.filter(project_id=image.project_id)}
+    cleaned: list[AnnotationInput] = []
+    errors: dict[str, str] = {}
+    for i, item in enumerate(items):
+        label = labels.get(item.get("label"))
+        if label is None:
+            errors[f"annotations[{i}].label"] = f"Label {item.get('label')!r} is not a label of this project."
+            continue
+        kind = item.get("kind")
+        try:
+            geometry = validate_geometry(
+                kind, item.get("geometry", {}), width=image.width, height=image.height,
+                keypoint_names=label.keypoint_names,
+            )
+        except GeometryError as exc:
+            errors[f"annotations[{i}].geometry"] = str(exc)
+            continue
+        attributes = item.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            errors[f"annotations[{i}].attributes"] = "Attributes must be a JSON object."
+            continue
+        source = item.get("source") or Annotation.Source.MANUAL
+        if source not in Annotation.Source.values:
+            errors[f"annotations[{i}].source"] = f"Unknown source {source!r}."
+            continue
+        score = item.get("score")
+        if score is not None and not (isinstance(score, (int, float)) and 0.0 <= float(score) <= 1.0):
+            errors[f"annotations[{i}].score"] = "A score must be a number between 0 and 1."
+            continue
+        cleaned.append(AnnotationInput(label.pk, kind, geometry, attributes, source, score))
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def annotations_replace(*, image: Image, expected_revision: int, items: list[AnnotationInput], user=None) -> int:
+    """Replace every annotation of the image at once; returns the new revision.
+
+    Optimistic concurrency: the revision is compared and bumped in a single UPDATE, so of two
+    concurrent saves from the same revision exactly one matches a row and wins; the other raises
+    :class:`StaleRevision` and changes nothing (its transaction is rolled back). A new image
+    moves to "in progress" on its first save.
+    """
+    with transaction.atomic():
+        won = Image.objects.filter(pk=image.pk, revision=expected_revision).update(
+            revision=F("revision") + 1,
+            status=Case(When(status=Image.Status.NEW, then=Value(Image.Status.IN_PROGRESS)), default=F("status")),
+            updated_at=timezone.now(),
+        )
+        if not won:
+            current = Image.objects.filter(pk=image.pk).values_list("revision", flat=True).first()
+            raise StaleRevision(current if current is not None else -1)
+        Annotation.objects.filter(image_id=image.pk).delete()
+        Annotation.objects.bulk_create(
+            [
+                Annotation(
+                    image_id=image.pk, label_id=item.label_id, kind=item.kind, geometry=item.geometry,
+                    attributes=item.attributes, source=item.source, score=item.score, created_by=user,
+                )
+                for item in items
+            ]
+        )
+    image.revision = expected_revision + 1
+    return image.revision

@@ -1,0 +1,196 @@
+"""Settings shared by every environment.
+
+Everything is read from the environment (or an optional ``.env`` file at the project root) and
+has a safe local default, so ``make run`` works on a fresh machine with nothing configured:
+SQLite in WAL mode and Celery's filesystem broker, both under ``DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env("SECRET_KEY", default="insecure-local-development-key-change-me")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+DATA_DIR = Path(env("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(DATA_DIR / "media"))).resolve()
+MEDIA_URL = "/media/"  # never served directly: files go through permission-checked views
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "jobs",
+    "annotate",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url: str | None) -> dict:
+    """SQLite in WAL mode by default; anything ``DATABASE_URL`` names otherwise.
+
+    WAL lets the web server read while the worker writes; ``IMMEDIATE`` transactions take the
+    write lock up front so two writers queue on the busy timeout instead of failing with
+    "database is locked" when a read transaction tries to upgrade.
+    """
+    if url:
+        db = environ.Env.db_url_config(url)
+    else:
+        db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "lensforge.sqlite3")}
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db.setdefault("OPTIONS", {}).update(
+            {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            }
+        )
+    else:
+        db.setdefault("CONN_MAX_AGE", 60)
+    return db
+
+
+DATABASES = {"default": _database(env("DATABASE_URL", default=None))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "project-list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- uploads -------------------------------------------------------------------------------
+# One uploaded image may not exceed this many bytes, nor decode to more than this many pixels
+# (a decompression bomb is a small file that decodes to gigabytes).
+IMAGE_MAX_BYTES = env.int("IMAGE_MAX_BYTES", default=50 * 1024 * 1024)
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=64_000_000)
+# Zip uploads/imports: the archive itself, and the sum of its members once uncompressed.
+ZIP_MAX_BYTES = env.int("ZIP_MAX_BYTES", default=2 * 1024**3)
+ZIP_MAX_UNCOMPRESSED_BYTES = env.int("ZIP_MAX_UNCOMPRESSED_BYTES", default=8 * 1024**3)
+ZIP_MAX_MEMBERS = env.int("ZIP_MAX_MEMBERS", default=200_000)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024  # JSON bodies (e.g. many annotations)
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1000)
+FILE_UPLOAD_TEMP_DIR = None
+
+# Two images whose 64-bit perceptual hashes differ in at most this many bits are
+# near-duplicates; the project health report flags such pairs that sit in different splits.
+SPLIT_LEAK_MAX_DISTANCE = env.int("SPLIT_LEAK_MAX_DISTANCE", default=6)
+
+# --- REST API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"token": "30/minute"},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Lensforge API",
+    "DESCRIPTION": "Projects, images, annotations, splits and background jobs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- background work -----------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = DATA_DIR / "celery" / "queue"
+    _processed_dir = DATA_DIR / "celery" / "processed"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(_processed_dir),
+        "store_processed": False,
+    }
+    # kombu's filesystem transport expects its folders to exist.
+    for _folder in (_queue_dir, _processed_dir):
+        _folder.mkdir(parents=True, exist_ok=True)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"synth.*": {"queue": "render"}, "training.*": {"queue": "train"}}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {"task": "jobs.sweep_stale", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
+# A running job touches its heartbeat this often; one silent for JOB_STALE_AFTER seconds is
+# considered dead (its worker was killed) and is marked failed by the sweep.
+JOB_HEARTBEAT_SECONDS = env.int("JOB_HEARTBEAT_SECONDS", default=15)
+JOB_STALE_AFTER = env.int("JOB_STALE_AFTER", default=120)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
