@@ -10,6 +10,9 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("jobs.api_urls")),
     path("", include("annotate.api_urls")),
+    path("", include("export.api_urls")),
+    path("", include("augment.api_urls")),
+    path("", include("synth.api_urls")),
 ]
 
 urlpatterns = [
@@ -18,4 +21,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("annotate.urls")),
+    path("", include("export.urls")),
+    path("", include("augment.urls")),
+    path("", include("synth.urls")),
 ]

@@ -41,6 +41,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "jobs",
     "annotate",
+    "augment",
+    "synth",
+    "export",
 ]
 
 MIDDLEWARE = [
