@@ -164,7 +164,7 @@ class LabelDetailApi(APIView):
 # --- images ---------------------------------------------------------------------------------
 IMAGE_FILTERS = [
     OpenApiParameter("split", str), OpenApiParameter("status", str),
-    OpenApiParameter("label", int), OpenApiParameter("source", str),
+    OpenApiParameter("label", int), OpenApiParameter("source", str), OpenApiParameter("rejected", bool),
 ]
 
 
@@ -179,9 +179,13 @@ class ImageListApi(ListAPIView):
         label = params.get("label")
         if label is not None and not label.isdigit():
             raise ValidationError({"label": "The label filter takes a label id."})
+        rejected = params.get("rejected")
+        if rejected not in (None, "", "true", "false", "1", "0"):
+            raise ValidationError({"rejected": "The rejected filter takes true or false."})
         return selectors.images_of_project(
             project=project, split=params.get("split"), status=params.get("status"),
             label=int(label) if label else None, source=params.get("source"),
+            rejected=rejected in ("true", "1") if rejected else None,
         )
 
     @extend_schema(parameters=IMAGE_FILTERS)

@@ -83,9 +83,14 @@ def images_of_project(
     status: str | None = None,
     label: int | None = None,
     source: str | None = None,
+    rejected: bool | None = None,
 ) -> QuerySet[Image]:
-    """Images of a project, filtered, with their annotation count: one query per page."""
+    """Images of a project, filtered, with their annotation count: one query per page.
+
+    ``rejected=True`` keeps the images a reviewer sent back (and nobody accepted since)."""
     images = Image.objects.filter(project=project)
+    if rejected is not None:
+        images = images.filter(meta__rejected=True) if rejected else images.exclude(meta__rejected=True)
     if split:
         images = images.filter(split=split)
     if status:
