@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from . import services
 from .models import Job
@@ -88,7 +88,6 @@ class _Heartbeat(threading.Thread):
 
 def run_job(job_id: int, work: Callable[[JobContext], Any]) -> Job | None:
     """Run ``work`` for the job; record its result or why it failed. Never raises for the work."""
-    close_old_connections()
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         logger.warning("job %s no longer exists; nothing to do", job_id)
