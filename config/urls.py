@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("jobs.api_urls")),
     path("", include("annotate.api_urls")),
     path("", include("export.api_urls")),
+    path("", include("export.import_urls")),
     path("", include("augment.api_urls")),
     path("", include("synth.api_urls")),
 ]

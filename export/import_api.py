@@ -1,0 +1,71 @@
+"""``POST /api/projects/{id}/import``: a dataset zip in, 202 with the import job out.
+
+The archive is checked while the request waits (unsafe or unreadable zips, empty ones and ones
+whose files cannot be in the chosen format get a 400 and change nothing); the import itself,
+which reads and validates everything before writing anything, runs as a job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate import selectors
+from annotate.permissions import Can
+from jobs.serializers import JobSerializer
+from jobs.services import job_enqueue
+
+from .import_tasks import import_dataset
+from .importers import FORMATS
+from .imports import dataset_import_job_create, import_archive_check
+
+
+class ImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A zip of the dataset")
+    format = serializers.ChoiceField(choices=FORMATS)
+    clip = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Clip boxes, polygons and keypoints slightly outside the image instead of refusing the dataset",
+    )
+
+
+class ProjectImportApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": ImportInputSerializer}, responses={202: JobSerializer})
+    def post(self, request, project_id: int):
+        """Queue the import of a dataset zip (coco, yolo, voc or imagefolder); 202 with the job."""
+        # Importing creates labels, which only the project's owners may do.
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        data = ImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        if upload.size > settings.ZIP_MAX_BYTES:
+            raise ValidationError({"file": f"The archive is larger than {settings.ZIP_MAX_BYTES:,} bytes."})
+        folder = Path(settings.DATA_DIR) / "imports"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{uuid.uuid4().hex}.zip"
+        with open(path, "wb") as fh:
+            for chunk in upload.chunks():
+                fh.write(chunk)
+        try:
+            import_archive_check(path=path, format=data.validated_data["format"])
+        except Exception:
+            path.unlink(missing_ok=True)
+            raise
+        with transaction.atomic():
+            job = dataset_import_job_create(
+                project=project, path=path, format=data.validated_data["format"], user=request.user,
+                clip=data.validated_data["clip"], name=upload.name or "", delete_after=True,
+            )
+            job_enqueue(job=job, task=import_dataset)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,197 @@
+"""YOLO reader (Ultralytics layout): detection boxes, segmentation polygons and pose keypoints.
+
+Class names come from ``data.yaml`` (``names`` as a list or an ``{index: name}`` mapping; also
+``kpt_shape`` for pose, and optional ``kpt_names``) or, for older darknet sets, ``classes.txt``.
+An image ``.../images/<split>/x.jpg`` has its labels in ``.../labels/<split>/x.txt`` (the last
+``images`` folder of the path swapped for ``labels``); the split is the folder name (``train``,
+``val``/``valid``, ``test``) wherever it sits (``images/train`` or ``train/images``). An image
+without a label file has no objects. Each line is ``class cx cy w h`` (a box), ``class x1 y1 x2
+y2 ...`` (a polygon), or, with ``kpt_shape: [K, D]``, ``class cx cy w h`` followed by K points of D
+values (keypoints, the box kept in the ``bbox`` attribute). Coordinates are fractions of the image
+size and are turned into pixels once the image has been read.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import yaml
+
+from .common import (
+    DatasetFiles,
+    ImageSpec,
+    LabelSpec,
+    ObjectSpec,
+    ParsedDataset,
+    ProblemReport,
+    parent,
+    split_from_name,
+)
+
+FORMAT = "yolo"
+
+
+def _yaml_files(files: DatasetFiles) -> list[str]:
+    """The dataset description files, shallowest first, ``data.yaml`` preferred."""
+    found = files.with_suffix(".yaml", ".yml")
+    return sorted(found, key=lambda n: (n.count("/"), PurePosixPath(n).stem != "data", n))
+
+
+def sniff(files: DatasetFiles) -> str | None:
+    if not _yaml_files(files) and not files.by_basename("classes.txt"):
+        return "There is no data.yaml (or classes.txt) naming the classes; a YOLO dataset needs one."
+    if not files.with_suffix(".txt"):
+        return "There are no .txt label files (labels/<split>/<image>.txt); this is not a YOLO dataset."
+    return None
+
+
+def _names(files: DatasetFiles, report: ProblemReport) -> tuple[str, list[str] | None, list[int] | None, list]:
+    """(folder of the description, class names, kpt_shape, keypoint names)."""
+    for file in _yaml_files(files):
+        data = files.read(file)
+        if not data.strip():
+            report.add(file, "The file is empty.")
+            return parent(file), None, None, []
+        try:
+            doc = yaml.safe_load(data)
+        except yaml.YAMLError as exc:
+            report.add(file, f"The file is not valid YAML ({str(exc).splitlines()[0]}).")
+            return parent(file), None, None, []
+        if not isinstance(doc, dict) or "names" not in doc:
+            continue
+        names = doc["names"]
+        if isinstance(names, dict):
+            if not all(isinstance(k, int) for k in names) or sorted(names) != list(range(len(names))):
+                report.add(file, "'names' must map the class indexes 0, 1, ... to names.")
+                return parent(file), None, None, []
+            names = [names[i] for i in range(len(names))]
+        if not isinstance(names, list) or not all(isinstance(n, (str, int)) and str(n).strip() for n in names):
+            report.add(file, "'names' must be a list of class names.")
+            return parent(file), None, None, []
+        names = [str(n).strip()[:100] for n in names]
+        if len(set(names)) != len(names):
+            report.add(file, "The class names repeat.")
+            return parent(file), None, None, []
+        kpt_shape = doc.get("kpt_shape")
+        if kpt_shape is not None and not (
+            isinstance(kpt_shape, list) and len(kpt_shape) == 2 and isinstance(kpt_shape[0], int)
+            and kpt_shape[0] > 0 and kpt_shape[1] in (2, 3)
+        ):
+            report.add(file, "'kpt_shape' must be [number of keypoints, 2 or 3].")
+            return parent(file), None, None, []
+        kpt_names = doc.get("kpt_names") or []
+        if isinstance(kpt_names, dict):  # Ultralytics: {class index: [names]}; one skeleton per dataset here
+            kpt_names = next(iter(kpt_names.values()), [])
+        return parent(file), names, kpt_shape, kpt_names
+    for file in files.by_basename("classes.txt"):
+        text = files.read(file).decode("utf-8", errors="replace")
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+        if not names:
+            report.add(file, "The file is empty.")
+            return parent(file), None, None, []
+        return parent(file), names, None, []
+    report.add("", "There is no data.yaml with 'names' (nor classes.txt) naming the classes.")
+    return "", None, None, []
+
+
+def label_path_for(image: str) -> str:
+    """``a/images/train/x.jpg`` → ``a/labels/train/x.txt`` (the last ``images`` folder swapped)."""
+    parts = list(PurePosixPath(image).parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return str(PurePosixPath(*parts).with_suffix(".txt"))
+
+
+def _split_of(path: str, root: str) -> str:
+    inner = path[len(root) + 1:] if root else path
+    for part in PurePosixPath(inner).parts[:-1]:
+        split = split_from_name(part) if part.lower() in {"train", "training", "val", "valid", "validation", "test", "testing"} else None
+        if split:
+            return split
+    return "unassigned"
+
+
+def _numbers(tokens: list[str]) -> list[float] | None:
+    try:
+        return [float(t) for t in tokens]
+    except ValueError:
+        return None
+
+
+def _line(tokens: list[str], names: list[str], kpt_shape) -> tuple[ObjectSpec | None, str]:
+    numbers = _numbers(tokens)
+    if numbers is None:
+        return None, "The line holds something that is not a number."
+    cls = numbers[0]
+    if not cls.is_integer() or not 0 <= cls < len(names):
+        return None, f"The class {tokens[0]} is not one of the {len(names)} classes in data.yaml (0..{len(names) - 1})."
+    name, values = names[int(cls)], numbers[1:]
+    if kpt_shape:
+        count, dims = kpt_shape
+        if len(values) != 4 + count * dims:
+            return None, f"A pose line needs class, 4 box values and {count}x{dims} keypoint values; got {len(values)} values."
+        cx, cy, w, h = values[:4]
+        points = []
+        for i in range(count):
+            x, y = values[4 + i * dims], values[5 + i * dims]
+            v = values[6 + i * dims] if dims == 3 else (0 if x == 0 and y == 0 else 2)
+            points.append([x, y, int(v) if float(v).is_integer() else v])
+        attributes = {"bbox": [cx - w / 2, cy - h / 2, w, h]}
+        return ObjectSpec(name, "keypoints", {"points": points}, "", attributes, normalized=True), ""
+    if len(values) == 4:
+        cx, cy, w, h = values
+        return ObjectSpec(name, "box", {"x": cx - w / 2, "y": cy - h / 2, "w": w, "h": h}, "", normalized=True), ""
+    if len(values) >= 6 and len(values) % 2 == 0:
+        return ObjectSpec(name, "polygon", {"polygons": [values]}, "", normalized=True), ""
+    return None, f"Expected 'class cx cy w h' or 'class x1 y1 x2 y2 x3 y3 ...'; got {len(values)} values after the class."
+
+
+def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
+    dataset = ParsedDataset(FORMAT)
+    root, names, kpt_shape, kpt_names = _names(files, report)
+    if names is None:
+        return dataset
+    keypoint_names: list[str] = []
+    generated = False
+    if kpt_shape:
+        count = kpt_shape[0]
+        if isinstance(kpt_names, list) and len(kpt_names) == count and len(set(map(str, kpt_names))) == count:
+            keypoint_names = [str(n) for n in kpt_names]
+        else:
+            keypoint_names, generated = [f"kp{i}" for i in range(count)], True
+    for name in names:
+        dataset.label(LabelSpec(name, list(keypoint_names), generated_names=generated))
+    prefix = f"{root}/" if root else ""
+    images = [name for name in files.images() if name.startswith(prefix)]
+    used_labels: set[str] = set()
+    for image in images:
+        spec = ImageSpec(file=image, split=_split_of(image, root))
+        dataset.images.append(spec)
+        label_file = label_path_for(image)
+        if label_file not in files:
+            continue
+        used_labels.add(label_file)
+        spec.where = label_file
+        try:
+            text = files.read(label_file).decode("utf-8")
+        except UnicodeDecodeError:
+            report.add(label_file, "The file is not UTF-8 text.")
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            obj, problem = _line(tokens, names, kpt_shape)
+            if obj is None:
+                report.add(label_file, problem, f"line {number}")
+                continue
+            obj.where = f"line {number}"
+            spec.objects.append(obj)
+    for label_file in files.with_suffix(".txt"):
+        if not label_file.startswith(prefix) or label_file in used_labels:
+            continue
+        if "labels" in PurePosixPath(label_file).parts and PurePosixPath(label_file).name != "classes.txt":
+            report.add(label_file, "There is no image for this label file (looked for images/<same path>.jpg, .png, ...).")
+    return dataset

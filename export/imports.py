@@ -1,0 +1,456 @@
+"""Importing a dataset (COCO, YOLO, VOC, image folders) into a project, all or nothing.
+
+The import runs in three passes so that a dataset with problems changes nothing:
+
+1. the format's reader parses the annotation files (:mod:`export.importers`);
+2. every image is read and checked (:func:`annotate.imaging.check_image_bytes`) and every object's
+   geometry validated against it (:func:`annotate.geometry.validate_geometry`), collecting every
+   problem in a :class:`ProblemReport` instead of stopping at the first;
+3. only when there is no problem at all: image files are stored (content-addressed, so storing
+   is idempotent) and labels, images and annotations are created in one transaction.
+
+Labels are matched by name (a keypoint label must have the same keypoints); images whose content
+is already in the project are not added twice: they get the imported annotations only if they
+have none yet. Splits come from the dataset. With ``clip``, boxes, polygons and keypoints that
+stick out of the image by at most :data:`CLIP_MAX_FRACTION` of its size are clipped to it (and
+counted) instead of being refused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F
+
+from annotate import services as annotate_services
+from annotate import storage
+from annotate.archives import ArchiveRejected
+from annotate.geometry import GeometryError, validate_geometry
+from annotate.imaging import CheckedImage, ImageRejected, check_image_bytes
+from annotate.models import Annotation, Image, LabelClass, Project, Split
+from jobs.models import Job
+from jobs.runner import JobError
+from jobs.services import job_create
+
+from .importers import FORMATS, READERS
+from .importers.common import (
+    DatasetFiles,
+    ImageSpec,
+    ImportRefused,
+    LabelSpec,
+    ObjectSpec,
+    ParsedDataset,
+    ProblemReport,
+    dataset_files_open,
+    refuse,
+)
+
+# How far (as a fraction of the image's width or height) a box, polygon point or keypoint may
+# stick out of the image and still be clipped to it with ``clip``; anything further is refused.
+CLIP_MAX_FRACTION = 0.1
+# Checked image bytes are kept in memory between checking and storing up to this total; beyond
+# it they are read again from the dataset (and their hash verified) when stored.
+KEEP_IMAGE_BYTES = 256 * 1024 * 1024
+PALETTE = (
+    "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
+    "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3",
+    "#808000", "#ffd8b1", "#000075", "#808080",
+)
+
+
+class _NoProgress:
+    def progress(self, fraction: float, message: str | None = None, *, force: bool = False) -> None:
+        pass
+
+
+@dataclass
+class _CheckedImage:
+    spec: ImageSpec
+    checked: CheckedImage  # its ``data`` may be dropped (b"") to bound memory
+    kept: bool
+    size_bytes: int
+    objects: list[tuple[str, str, dict, dict]] = field(default_factory=list)  # label, kind, geometry, attrs
+
+
+# --- request-time checks --------------------------------------------------------------------
+def guess_format(files: DatasetFiles) -> str | None:
+    """The format a dataset looks like from its file names alone (for hints in messages)."""
+    names = [name.lower() for name in files.names]
+    if any(name.endswith((".yaml", ".yml")) or name.endswith("/classes.txt") for name in names):
+        return "yolo"
+    if any(name.endswith(".xml") for name in names):
+        return "voc"
+    if any(name.endswith(".json") for name in names):
+        return "coco"
+    if files.images() and READERS["imagefolder"].sniff(files) is None:
+        return "imagefolder"
+    return None
+
+
+def format_mismatch(files: DatasetFiles, format: str) -> str | None:
+    """Why the files cannot be a dataset in ``format`` (with a hint at what they look like), or None."""
+    if format not in READERS:
+        return f"Unknown format {format!r}; choose one of {', '.join(FORMATS)}."
+    problem = READERS[format].sniff(files)
+    if problem is None:
+        return None
+    guess = guess_format(files)
+    if guess and guess != format:
+        problem += f" The files look like a {guess} dataset."
+    return problem
+
+
+def import_archive_check(*, path: str | Path, format: str) -> int:
+    """Check an uploaded archive before queueing its import; returns how many files it holds.
+
+    Raises ``ValidationError`` (a 400) for an unsafe or unreadable archive (links, ``..``, a zip
+    bomb, not a zip), an empty one, or one whose files cannot be in ``format``.
+    """
+    if format not in READERS:
+        raise ValidationError({"format": f"Unknown format {format!r}; choose one of {', '.join(FORMATS)}."})
+    try:
+        with dataset_files_open(path) as files:
+            if not files.names:
+                raise ValidationError({"file": "The archive holds no files."})
+            problem = format_mismatch(files, format)
+            count = len(files.names)
+    except ArchiveRejected as exc:
+        raise ValidationError({"file": str(exc)}) from None
+    if problem:
+        raise ValidationError({"format": problem})
+    return count
+
+
+# --- geometry helpers -----------------------------------------------------------------------
+def _finite(*values) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+
+
+def _to_pixels(kind: str, geometry: dict, width: int, height: int) -> dict:
+    """Normalised (0..1) coordinates to pixels; anything malformed is left for validation to report."""
+    if kind == "box" and _finite(*(geometry.get(k) for k in "xywh")):
+        return {"x": geometry["x"] * width, "y": geometry["y"] * height, "w": geometry["w"] * width, "h": geometry["h"] * height}
+    if kind == "polygon":
+        return {
+            "polygons": [
+                [v * (width if i % 2 == 0 else height) for i, v in enumerate(part)] for part in geometry["polygons"]
+            ]
+        }
+    if kind == "keypoints":
+        return {"points": [[x * width, y * height, v] if v else [0.0, 0.0, v] for x, y, v in geometry["points"]]}
+    return geometry
+
+
+def _clamp(value: float, limit: int) -> float | None:
+    """``value`` moved into [0, limit] if it is at most CLIP_MAX_FRACTION * limit outside, else None."""
+    margin = CLIP_MAX_FRACTION * limit
+    if -margin <= value < 0:
+        return 0.0
+    if limit < value <= limit + margin:
+        return float(limit)
+    return value if 0 <= value <= limit else None
+
+
+def clip_geometry(kind: str, geometry: dict, width: int, height: int) -> tuple[dict, bool]:
+    """Clip a geometry that sticks slightly out of the image; returns (geometry, whether it changed).
+
+    Geometry that is malformed or too far out is returned unchanged, for validation to refuse.
+    """
+    if kind == "box" and _finite(*(geometry.get(k) for k in "xywh")):
+        x0, y0 = geometry["x"], geometry["y"]
+        x1, y1 = x0 + geometry["w"], y0 + geometry["h"]
+        corners = [_clamp(x0, width), _clamp(y0, height), _clamp(x1, width), _clamp(y1, height)]
+        if None in corners or corners == [x0, y0, x1, y1] or corners[2] <= corners[0] or corners[3] <= corners[1]:
+            return geometry, False
+        cx0, cy0, cx1, cy1 = corners
+        return {"x": cx0, "y": cy0, "w": cx1 - cx0, "h": cy1 - cy0}, True
+    if kind == "polygon" and isinstance(geometry.get("polygons"), list):
+        parts, changed = [], False
+        for part in geometry["polygons"]:
+            if not isinstance(part, list) or not _finite(*part):
+                return geometry, False
+            new = [_clamp(v, width if i % 2 == 0 else height) for i, v in enumerate(part)]
+            if None in new:
+                return geometry, False
+            changed |= new != part
+            parts.append(new)
+        return ({"polygons": parts}, True) if changed else (geometry, False)
+    if kind == "keypoints" and isinstance(geometry.get("points"), list):
+        points, changed = [], False
+        for point in geometry["points"]:
+            if not (isinstance(point, list) and len(point) == 3 and _finite(*point)) or not point[2]:
+                points.append(point)
+                continue
+            x, y = _clamp(point[0], width), _clamp(point[1], height)
+            if x is None or y is None:
+                return geometry, False
+            changed |= [x, y] != point[:2]
+            points.append([x, y, point[2]])
+        return ({"points": points}, True) if changed else (geometry, False)
+    return geometry, False
+
+
+# --- the import -----------------------------------------------------------------------------
+def _labels_check(*, project: Project, dataset: ParsedDataset, report: ProblemReport) -> dict[str, LabelSpec]:
+    """The label each name will be: the project's own when it exists (keypoints must agree)."""
+    existing = {label.name: label for label in LabelClass.objects.filter(project=project)}
+    resolved: dict[str, LabelSpec] = {}
+    for name, spec in dataset.labels.items():
+        label = existing.get(name)
+        if label is None:
+            names = spec.keypoint_names
+            if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+                report.add("", f"The keypoint names of {name!r} must be unique, non-empty names.", f"label {name!r}")
+            resolved[name] = spec
+            continue
+        if spec.keypoint_names and label.keypoint_names != spec.keypoint_names:
+            if not (spec.generated_names and len(label.keypoint_names) == len(spec.keypoint_names)):
+                report.add(
+                    "", f"The project's label {name!r} has keypoints {label.keypoint_names}; the dataset's has "
+                    f"{spec.keypoint_names}.", f"label {name!r}",
+                )
+        resolved[name] = LabelSpec(name, list(label.keypoint_names), list(label.skeleton))
+    return resolved
+
+
+def _object_prepare(obj: ObjectSpec, label: LabelSpec, width: int, height: int, clip: bool) -> tuple[dict, dict, bool]:
+    """(cleaned geometry, attributes, clipped) for one object; raises GeometryError."""
+    geometry, attributes = obj.geometry, dict(obj.attributes)
+    if obj.normalized:
+        try:
+            geometry = _to_pixels(obj.kind, geometry, width, height)
+        except (TypeError, ValueError, KeyError):
+            raise GeometryError("The coordinates are not numbers.") from None
+        bbox = attributes.get("bbox")
+        if isinstance(bbox, list) and len(bbox) == 4 and _finite(*bbox):
+            attributes["bbox"] = [bbox[0] * width, bbox[1] * height, bbox[2] * width, bbox[3] * height]
+    clipped = False
+    if clip:
+        geometry, clipped = clip_geometry(obj.kind, geometry, width, height)
+    cleaned = validate_geometry(obj.kind, geometry, width=width, height=height, keypoint_names=label.keypoint_names)
+    return cleaned, attributes, clipped
+
+
+def _check_images(
+    *, files: DatasetFiles, dataset: ParsedDataset, labels: dict[str, LabelSpec], clip: bool, report: ProblemReport, ctx
+) -> tuple[list[_CheckedImage], dict]:
+    checked: dict[str, _CheckedImage] = {}
+    stats: Counter = Counter()
+    kept_bytes = 0
+    total = max(len(dataset.images), 1)
+    for index, spec in enumerate(dataset.images):
+        ctx.progress(0.05 + 0.75 * index / total, f"Checking {spec.file}" if index % 50 == 0 else None)
+        try:
+            image = check_image_bytes(files.read(spec.file))
+        except (ImageRejected, ArchiveRejected, OSError) as exc:
+            report.add(spec.file, str(exc))
+            continue
+        if spec.size and spec.size != (image.width, image.height):
+            report.add(
+                spec.where or spec.file,
+                f"It gives the size of {spec.file} as {spec.size[0]}x{spec.size[1]}, but the image is "
+                f"{image.width}x{image.height} (after its EXIF orientation is applied).",
+            )
+            continue
+        objects = []
+        for obj in spec.objects:
+            label = labels[obj.label]
+            try:
+                geometry, attributes, clipped = _object_prepare(obj, label, image.width, image.height, clip)
+            except GeometryError as exc:
+                report.add(spec.where or spec.file, str(exc), obj.where)
+                continue
+            stats["clipped"] += clipped
+            objects.append((obj.label, obj.kind, geometry, attributes))
+        same = checked.get(image.sha256)
+        if same is not None:  # the same picture twice in the dataset: one image, all its objects
+            same.objects.extend(objects)
+            stats["duplicate_files"] += 1
+            continue
+        size = len(image.data)
+        keep = kept_bytes + size <= KEEP_IMAGE_BYTES
+        kept_bytes += size if keep else 0
+        checked[image.sha256] = _CheckedImage(spec, image if keep else replace(image, data=b""), keep, size, objects)
+    return list(checked.values()), dict(stats)
+
+
+def _image_bytes(files: DatasetFiles, item: _CheckedImage) -> bytes:
+    """The bytes to store for a checked image, re-read (and verified) if they were not kept."""
+    if item.kept:
+        return item.checked.data
+    again = check_image_bytes(files.read(item.spec.file))
+    if again.sha256 != item.checked.sha256:
+        raise ImportRefused(_single(item.spec.file, "The file changed while it was being imported."))
+    return again.data
+
+
+def _single(file: str, message: str) -> ProblemReport:
+    report = ProblemReport()
+    report.add(file, message)
+    return report
+
+
+def _write(
+    *, project: Project, files: DatasetFiles, dataset: ParsedDataset, labels: dict[str, LabelSpec],
+    items: list[_CheckedImage], user, ctx,
+) -> dict:
+    existing = {
+        row["sha256"]: row
+        for row in Image.objects.filter(project=project, sha256__in=[i.checked.sha256 for i in items])
+        .annotate(n=Count("annotations"))
+        .values("id", "sha256", "n")
+    }
+    new_items = [item for item in items if item.checked.sha256 not in existing]
+    total = max(len(new_items), 1)
+    for index, item in enumerate(new_items):  # files first, outside the transaction: storing is idempotent
+        ctx.progress(0.8 + 0.15 * index / total, f"Storing {item.spec.file}" if index % 50 == 0 else None)
+        storage.store_image(item.checked.sha256, item.checked.extension, _image_bytes(files, item))
+    ctx.progress(0.95, "Saving labels, images and annotations", force=True)
+    with transaction.atomic():
+        known = {label.name: label for label in LabelClass.objects.filter(project=project)}
+        created_labels = []
+        for name in dataset.labels:
+            if name not in known:
+                spec = labels[name]
+                known[name] = annotate_services.label_create(
+                    project=project, name=name, color=PALETTE[len(known) % len(PALETTE)],
+                    keypoint_names=spec.keypoint_names, skeleton=spec.skeleton,
+                )
+                created_labels.append(name)
+        images = Image.objects.bulk_create(
+            [
+                Image(
+                    project=project, sha256=item.checked.sha256,
+                    file=storage.image_relative_path(item.checked.sha256, item.checked.extension),
+                    mime_type=item.checked.mime_type, size_bytes=item.size_bytes,
+                    width=item.checked.width, height=item.checked.height,
+                    original_name=item.spec.file.rsplit("/", 1)[-1][:255], source=Image.Source.IMPORT,
+                    split=item.spec.split if item.spec.split in Split.values else Split.UNASSIGNED,
+                    phash=item.checked.phash, uploaded_by=user,
+                    meta={"import": {"format": dataset.format, "file": item.spec.file[:500]}},
+                )
+                for item in new_items
+            ],
+            batch_size=500,
+        )
+        image_ids = {row["sha256"]: row["id"] for row in existing.values()}
+        if images and not all(i.pk for i in images):
+            image_ids.update(
+                Image.objects.filter(project=project, sha256__in=[i.sha256 for i in images]).values_list("sha256", "id")
+            )
+        else:
+            image_ids.update({i.sha256: i.pk for i in images})
+        annotations, by_kind, touched, skipped = [], Counter(), [], 0
+        for item in items:
+            row = existing.get(item.checked.sha256)
+            if row is not None and row["n"]:
+                skipped += 1  # already annotated in the project: left as it is
+                continue
+            if row is not None and item.objects:
+                touched.append(row["id"])
+            for label, kind, geometry, attributes in item.objects:
+                annotations.append(
+                    Annotation(
+                        image_id=image_ids[item.checked.sha256], label=known[label], kind=kind, geometry=geometry,
+                        attributes=attributes, source=Annotation.Source.IMPORTED, created_by=user,
+                    )
+                )
+                by_kind[kind] += 1
+        Annotation.objects.bulk_create(annotations, batch_size=1000)
+        if touched:
+            Image.objects.filter(pk__in=touched).update(revision=F("revision") + 1)
+    splits = Counter(item.spec.split for item in new_items)
+    return {
+        "format": dataset.format,
+        "images_created": len(new_items),
+        "images_existing": len(existing),
+        "images_existing_already_annotated": skipped,
+        "annotations_created": len(annotations),
+        "annotations_by_kind": dict(by_kind),
+        "labels_created": created_labels,
+        "labels_matched": [name for name in dataset.labels if name not in created_labels],
+        "splits": {split: splits.get(split, 0) for split in Split.values},
+    }
+
+
+def dataset_import(
+    *, project: Project, path: str | Path, format: str, user=None, clip: bool = False, ctx=None
+) -> dict:
+    """Import the dataset at ``path`` (a zip or a folder) in ``format`` into the project.
+
+    All or nothing: raises :class:`ImportRefused` with the report of every problem found (and
+    nothing written) or returns a summary of what was added.
+    """
+    ctx = ctx or _NoProgress()
+    if format not in READERS:
+        raise refuse(f"Unknown format {format!r}; choose one of {', '.join(FORMATS)}.")
+    try:
+        files = dataset_files_open(path)
+    except ArchiveRejected as exc:
+        raise refuse(str(exc), Path(path).name) from None
+    with files:
+        if not files.names:
+            raise refuse("The dataset holds no files.")
+        mismatch = format_mismatch(files, format)
+        if mismatch:
+            raise refuse(mismatch)
+        ctx.progress(0.01, "Reading the annotations", force=True)
+        report = ProblemReport()
+        dataset = READERS[format].read(files, report)
+        if not dataset.images and not report:
+            report.add("", f"The dataset has no images ({format}).")
+        labels = _labels_check(project=project, dataset=dataset, report=report)
+        items, stats = _check_images(files=files, dataset=dataset, labels=labels, clip=clip, report=report, ctx=ctx)
+        if report:
+            raise ImportRefused(report)
+        try:
+            summary = _write(project=project, files=files, dataset=dataset, labels=labels, items=items, user=user, ctx=ctx)
+        except IntegrityError:
+            raise refuse("The project changed while importing (another import at the same time?); run it again.")
+        except ValidationError as exc:  # a label the project gained meanwhile
+            raise refuse(" ".join(exc.messages))
+    summary["clipped"] = stats.get("clipped", 0)
+    summary["duplicate_files"] = stats.get("duplicate_files", 0)
+    return summary
+
+
+# --- as a job -------------------------------------------------------------------------------
+IMPORT_JOB_KIND = "export.import_dataset"
+
+
+def dataset_import_job_create(
+    *, project: Project, path: str | Path, format: str, user=None, clip: bool = False, name: str = "",
+    delete_after: bool = False,
+):
+    """A queued (not yet sent) import job; ``delete_after`` removes ``path`` once the job ends."""
+    return job_create(
+        kind=IMPORT_JOB_KIND, created_by=user, project=project,
+        params={"path": str(path), "format": format, "clip": bool(clip), "name": name, "delete_after": delete_after},
+    )
+
+
+def dataset_import_job_run(*, job: Job, ctx) -> dict:
+    """Job work: run the import the job describes; a refused dataset fails the job with its report.
+
+    The report (first problems: file, object, what is wrong) is the job's error text and, as a
+    list, its ``result["problems"]``.
+    """
+    params = job.params
+    try:
+        return dataset_import(
+            project=job.project, path=params["path"], format=params["format"], user=job.created_by,
+            clip=params.get("clip", False), ctx=ctx,
+        )
+    except ImportRefused as exc:
+        Job.objects.filter(pk=job.pk).update(
+            result={"problems": exc.report.as_list(), "problem_count": exc.report.count}
+        )
+        raise JobError(str(exc)) from None
+    finally:
+        if params.get("delete_after"):
+            Path(params["path"]).unlink(missing_ok=True)

@@ -1,0 +1,82 @@
+"""``manage.py import_dataset PATH --project ID_OR_NAME --format coco|yolo|voc|imagefolder [--clip]``.
+
+Runs the same all-or-nothing import as ``POST /api/projects/{id}/import``, synchronously, with a
+progress bar; PATH may be a zip or a folder. The run is recorded as a job like any other import.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from annotate.models import Project
+from export.importers import FORMATS
+from export.imports import dataset_import_job_create, dataset_import_job_run
+from jobs.models import Job
+from jobs.runner import JobContext, run_job
+
+
+class _BarContext:
+    """The job's context, also moving a progress bar."""
+
+    def __init__(self, ctx: JobContext, bar: tqdm):
+        self.ctx, self.bar = ctx, bar
+
+    def progress(self, fraction: float, message: str | None = None, *, force: bool = False) -> None:
+        self.bar.update(round(fraction * 1000) - self.bar.n)
+        if message:
+            self.bar.set_description_str(message[:60])
+        self.ctx.progress(fraction, message, force=force)
+
+    def log(self, line: str) -> None:
+        self.ctx.log(line)
+
+
+class Command(BaseCommand):
+    help = "Import a dataset (zip or folder) into a project: all of it, or nothing with a report of its problems."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="A zip archive or a folder holding the dataset")
+        parser.add_argument("--project", required=True, help="The project's id or exact name")
+        parser.add_argument("--format", required=True, choices=FORMATS)
+        parser.add_argument("--clip", action="store_true", help="Clip boxes/points slightly outside the image")
+        parser.add_argument("--user", default=None, help="Username recorded as the importer")
+        parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar")
+
+    def _project(self, value: str) -> Project:
+        project = Project.objects.filter(pk=int(value)).first() if value.isdigit() else None
+        if project is None:
+            matches = list(Project.objects.filter(name=value)[:2])
+            if len(matches) > 1:
+                raise CommandError(f"Several projects are called {value!r}; give its id.")
+            project = matches[0] if matches else None
+        if project is None:
+            raise CommandError(f"No project {value!r} (by id or name).")
+        return project
+
+    def handle(self, *args, path: str, project: str, format: str, clip: bool, user: str | None, **options):
+        target = self._project(project)
+        importer = None
+        if user:
+            importer = get_user_model().objects.filter(username=user).first()
+            if importer is None:
+                raise CommandError(f"No user {user!r}.")
+        job = dataset_import_job_create(project=target, path=path, format=format, user=importer, clip=clip, name=path)
+        with tqdm(total=1000, disable=options["no_progress"], file=self.stderr, unit="‰", leave=False) as bar:
+
+            def work(ctx: JobContext) -> dict:
+                loaded = Job.objects.select_related("project", "created_by").get(pk=job.pk)
+                return dataset_import_job_run(job=loaded, ctx=_BarContext(ctx, bar))
+
+            run_job(job.pk, work)
+        job.refresh_from_db()
+        if job.status != Job.Status.SUCCEEDED:
+            raise CommandError(f"Import failed (job #{job.pk}).\n{job.error}")
+        r = job.result
+        self.stdout.write(
+            f"Imported into project #{target.pk} {target.name!r} (job #{job.pk}): {r['images_created']} images, "
+            f"{r['annotations_created']} annotations {r['annotations_by_kind']}, labels created "
+            f"{len(r['labels_created'])}, matched {len(r['labels_matched'])}; splits {r['splits']}; "
+            f"clipped {r['clipped']}; already in the project {r['images_existing']}."
+        )

@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from annotate.geometry import rle_to_mask
+from annotate.models import Annotation, Image, LabelClass
+from annotate.services import label_create
+from export.imports import dataset_import
+from tests.export.import_fixtures import coco_box, coco_image, coco_json, jpeg, project_counts, write_zip
+
+pytestmark = pytest.mark.django_db
+
+
+def _crowd_mask(height=48, width=64):
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[10:30, 5:25] = 1
+    mask[35:40, 50:60] = 1
+    return mask
+
+
+def _uncompressed_rle(mask: np.ndarray) -> dict:
+    flat = mask.flatten(order="F")
+    counts, current, run = [], 0, 0
+    for value in flat:
+        if value != current:
+            counts.append(run)
+            current, run = value, 0
+        run += 1
+    counts.append(run)
+    return {"size": list(mask.shape), "counts": [int(c) for c in counts]}
+
+
+def test_instances_with_polygons_crowd_masks_and_non_contiguous_ids(project, users, tmp_path):
+    crowd = _crowd_mask()
+    train = coco_json(
+        [coco_image(10, "one.jpg"), coco_image(11, "two.jpg")],
+        [
+            coco_box(100, 10, 3, [1, 2, 30, 20]),
+            coco_box(101, 10, 90, [0, 0, 10, 10], segmentation=[[1, 1, 20, 1, 20, 15], [30, 30, 40, 30, 40, 40, 30, 40]]),
+            coco_box(102, 11, 90, [5, 10, 20, 30], segmentation=_uncompressed_rle(crowd), iscrowd=1),
+        ],
+        [{"id": 3, "name": "car"}, {"id": 90, "name": "toothbrush"}, {"id": 44, "name": "unused"}],
+    )
+    val = coco_json([coco_image(1, "three.jpg")], [coco_box(1, 1, 3, [2, 2, 4, 4])], [{"id": 3, "name": "car"}])
+    path = write_zip(tmp_path, {
+        "annotations/instances_train2017.json": train,
+        "annotations/instances_val2017.json": val,
+        "images/one.jpg": jpeg(seed=1), "images/two.jpg": jpeg(seed=2), "images/three.jpg": jpeg(seed=3),
+    })
+
+    result = dataset_import(project=project, path=path, format="coco", user=users["owner"])
+
+    assert result["images_created"] == 3
+    assert result["annotations_by_kind"] == {"box": 2, "polygon": 1, "mask": 1}
+    assert sorted(result["labels_created"]) == ["car", "toothbrush", "unused"]
+    assert result["splits"]["train"] == 2 and result["splits"]["val"] == 1
+    assert dict(Image.objects.filter(project=project).values_list("original_name", "split")) == {
+        "one.jpg": "train", "two.jpg": "train", "three.jpg": "val",
+    }
+    assert set(Image.objects.filter(project=project).values_list("source", flat=True)) == {"import"}
+    polygon = Annotation.objects.get(kind="polygon")
+    assert polygon.label.name == "toothbrush"
+    assert polygon.geometry["polygons"] == [[1, 1, 20, 1, 20, 15], [30, 30, 40, 30, 40, 40, 30, 40]]
+    mask = Annotation.objects.get(kind="mask")
+    assert mask.attributes == {"iscrowd": 1}
+    assert mask.source == "imported"
+    assert np.array_equal(rle_to_mask(mask.geometry), crowd)
+    box = Annotation.objects.get(kind="box", image__original_name="one.jpg")
+    assert box.geometry == {"x": 1.0, "y": 2.0, "w": 30.0, "h": 20.0}
+
+
+def test_compressed_rle_is_stored_identically(project, tmp_path):
+    encoded = mask_utils.encode(np.asfortranarray(_crowd_mask()))
+    rle = {"size": [48, 64], "counts": encoded["counts"].decode()}
+    doc = coco_json([coco_image(1, "a.jpg")], [coco_box(1, 1, 1, [5, 10, 20, 30], segmentation=rle)], [{"id": 1, "name": "x"}])
+    path = write_zip(tmp_path, {"instances.json": doc, "a.jpg": jpeg()})
+    dataset_import(project=project, path=path, format="coco")
+    assert Annotation.objects.get().geometry == {"rle": rle}
+    assert Image.objects.get().split == "unassigned"
+
+
+def test_keypoints_become_keypoint_labels_with_zero_based_skeleton(project, tmp_path):
+    category = {"id": 1, "name": "person", "keypoints": ["nose", "left_eye", "right_eye"], "skeleton": [[1, 2], [1, 3]]}
+    annotations = [
+        coco_box(1, 1, 1, [10, 5, 30, 30], keypoints=[20, 10, 2, 0, 0, 0, 25, 12, 1], num_keypoints=2),
+        # A person with no labelled keypoint keeps its outline instead.
+        coco_box(2, 1, 1, [1, 1, 5, 5], keypoints=[0] * 9, num_keypoints=0, segmentation=[[1, 1, 6, 1, 6, 6]]),
+    ]
+    path = write_zip(tmp_path, {
+        "person_keypoints_val2017.json": coco_json([coco_image(1, "p.jpg")], annotations, [category]), "p.jpg": jpeg(),
+    })
+    result = dataset_import(project=project, path=path, format="coco")
+
+    label = LabelClass.objects.get(project=project, name="person")
+    assert label.keypoint_names == ["nose", "left_eye", "right_eye"]
+    assert label.skeleton == [[0, 1], [0, 2]]
+    keypoints = Annotation.objects.get(kind="keypoints")
+    assert keypoints.geometry == {"points": [[20.0, 10.0, 2], [0.0, 0.0, 0], [25.0, 12.0, 1]]}
+    assert keypoints.attributes == {"bbox": [10, 5, 30, 30]}
+    assert result["annotations_by_kind"] == {"keypoints": 1, "polygon": 1}
+    assert result["splits"]["val"] == 1
+
+
+def test_labels_are_matched_by_name_and_existing_images_are_not_duplicated(project, add_images, tmp_path):
+    existing_label = label_create(project=project, name="cat")
+    [already] = add_images(1, seed=1)  # the same bytes as the dataset's a.jpg
+    doc = coco_json(
+        [coco_image(1, "a.jpg"), coco_image(2, "b.jpg")],
+        [coco_box(1, 1, 5, [1, 1, 5, 5]), coco_box(2, 2, 5, [2, 2, 5, 5])],
+        [{"id": 5, "name": "cat"}],
+    )
+    path = write_zip(tmp_path, {"train.json": doc, "a.jpg": jpeg(seed=1), "b.jpg": jpeg(seed=2)})
+    result = dataset_import(project=project, path=path, format="coco")
+
+    assert result["labels_created"] == [] and result["labels_matched"] == ["cat"]
+    assert result["images_created"] == 1 and result["images_existing"] == 1
+    assert LabelClass.objects.filter(project=project).count() == 1
+    assert Annotation.objects.filter(label=existing_label).count() == 2
+    already.refresh_from_db()
+    assert already.annotations.count() == 1 and already.revision == 1
+
+    # Importing the same dataset again adds nothing: every image is there and annotated.
+    again = dataset_import(project=project, path=path, format="coco")
+    assert again["images_created"] == 0 and again["annotations_created"] == 0
+    assert again["images_existing_already_annotated"] == 2
+    assert project_counts(project) == (2, 1, 2)
+
+
+def test_keypoint_label_with_other_keypoints_is_refused(project, tmp_path):
+    label_create(project=project, name="person", keypoint_names=["a", "b"])
+    category = {"id": 1, "name": "person", "keypoints": ["nose", "eye", "ear"]}
+    doc = coco_json([coco_image(1, "p.jpg")], [coco_box(1, 1, 1, [1, 1, 5, 5], keypoints=[2, 2, 2] * 3)], [category])
+    path = write_zip(tmp_path, {"a.json": doc, "p.jpg": jpeg()})
+    from export.importers.common import ImportRefused
+
+    with pytest.raises(ImportRefused, match="has keypoints"):
+        dataset_import(project=project, path=path, format="coco")
+    assert project_counts(project) == (0, 1, 0)
+
+
+def test_images_in_folder_next_to_json_and_in_split_folders(project, tmp_path):
+    # Roboflow's layout: one folder per split with its JSON and its images.
+    members = {}
+    for split, seed in (("train", 1), ("valid", 2), ("test", 3)):
+        members[f"{split}/_annotations.coco.json"] = coco_json(
+            [coco_image(0, "x.jpg")], [coco_box(0, 0, 0, [1, 1, 5, 5])], [{"id": 0, "name": "thing"}]
+        )
+        members[f"{split}/x.jpg"] = jpeg(seed=seed)
+    result = dataset_import(project=project, path=write_zip(tmp_path, members), format="coco")
+    assert result["splits"] == {"train": 1, "val": 1, "test": 1, "unassigned": 0}
