@@ -138,6 +138,13 @@ FILE_UPLOAD_TEMP_DIR = None
 # near-duplicates; the project health report flags such pairs that sit in different splits.
 SPLIT_LEAK_MAX_DISTANCE = env.int("SPLIT_LEAK_MAX_DISTANCE", default=6)
 
+# --- dataset versions and exports ----------------------------------------------------------
+# Exports of versions with at least this many images are prepared by a job (202, then download);
+# smaller ones stream at once. Finished exports are cached as zips under EXPORT_CACHE_DIR.
+EXPORT_JOB_MIN_IMAGES = env.int("EXPORT_JOB_MIN_IMAGES", default=2000)
+EXPORT_CACHE_DIR = Path(env("EXPORT_CACHE_DIR", default=str(DATA_DIR / "exports"))).resolve()
+EXPORT_TFRECORD_SHARD_IMAGES = env.int("EXPORT_TFRECORD_SHARD_IMAGES", default=1000)
+
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

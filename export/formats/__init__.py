@@ -1,0 +1,22 @@
+"""Format writers: one module per format, each with ``check(version)`` and ``members(version, ...)``.
+
+``check`` returns a sentence when the version cannot be written in the format (or None);
+``members`` yields ``(name, source)`` pairs for :class:`export.streaming.ZipStream`, lazily, so an
+export of any size streams. Bump :data:`WRITER_REVISION` whenever any writer's output changes:
+it is part of the ETag and of the cache file names, so stale cached exports are not served.
+"""
+
+from __future__ import annotations
+
+from . import coco, csv, imagefolder, tfrecord, voc, yolo
+
+WRITER_REVISION = 1
+
+WRITERS = {
+    "coco": coco,
+    "yolo": yolo,
+    "voc": voc,
+    "tfrecord": tfrecord,
+    "imagefolder": imagefolder,
+    "csv": csv,
+}

@@ -1,0 +1,120 @@
+"""COCO: ``annotations/instances_<split>.json`` per split, images under ``images/<split>/``.
+
+- categories: ids 1..n in the version's label order (contiguous), names kept; keypoint classes
+  carry ``keypoints`` (names) and ``skeleton`` (COCO's skeleton is 1-based).
+- boxes: ``bbox`` with an empty segmentation; polygons stay polygons; masks are compressed RLE
+  (``iscrowd`` from the annotation's ``iscrowd`` attribute, 0 otherwise); keypoints are
+  ``[x, y, v] * K`` with ``num_keypoints`` and a box (the ``bbox`` attribute, else the visible
+  points' extent).
+- image ids are the version's index + 1, so they are the same whichever split file you read.
+- tags (image-level classes) have no place in COCO instances and are not written (use
+  ``imagefolder`` or ``csv``).
+
+The JSON is generated piece by piece, two passes over the split (images, then annotations), so
+its size does not bound memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from pycocotools import mask as mask_utils
+
+from ..models import DatasetVersion
+from . import common
+
+_dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def check(version: DatasetVersion) -> str | None:
+    return None
+
+
+def categories(version: DatasetVersion) -> list[dict]:
+    out = []
+    for i, label in enumerate(version.labels, start=1):
+        category = {"id": i, "name": label["name"], "supercategory": ""}
+        if label.get("keypoint_names"):
+            category["keypoints"] = list(label["keypoint_names"])
+            category["skeleton"] = [[a + 1, b + 1] for a, b in label.get("skeleton") or []]
+        out.append(category)
+    return out
+
+
+def _polygon_area(polygons: list[list[float]], height: int, width: int) -> float:
+    rles = mask_utils.frPyObjects(polygons, height, width)
+    return float(mask_utils.area(mask_utils.merge(rles)))
+
+
+def annotation_entry(annotation: dict, *, ann_id: int, image_id: int, category_id: int, width: int, height: int) -> dict | None:
+    """One COCO annotation for a frozen annotation, or None for kinds COCO cannot hold."""
+    kind, geometry = annotation["kind"], annotation["geometry"]
+    attributes = annotation.get("attributes") or {}
+    iscrowd = 1 if attributes.get("iscrowd") else 0
+    entry = {"id": ann_id, "image_id": image_id, "category_id": category_id, "iscrowd": iscrowd}
+    box = common.box_of(annotation)
+    if kind == "box":
+        entry.update(bbox=list(box), area=box[2] * box[3], segmentation=[])
+    elif kind == "polygon":
+        entry.update(bbox=list(box), area=_polygon_area(geometry["polygons"], height, width),
+                     segmentation=[list(p) for p in geometry["polygons"]])
+    elif kind == "mask":
+        rle = geometry["rle"]
+        area = float(mask_utils.area({"size": rle["size"], "counts": rle["counts"].encode("ascii")}))
+        entry.update(bbox=list(box), area=area, segmentation={"size": list(rle["size"]), "counts": rle["counts"]})
+    elif kind == "keypoints":
+        flat = [v for point in geometry["points"] for v in (point[0], point[1], int(point[2]))]
+        box = box or (0.0, 0.0, 0.0, 0.0)
+        entry.update(bbox=list(box), area=box[2] * box[3], segmentation=[], keypoints=flat,
+                     num_keypoints=sum(1 for point in geometry["points"] if point[2] > 0))
+    else:
+        return None
+    return entry
+
+
+def split_json(version: DatasetVersion, split: str, ticker: common.Ticker | None = None) -> Iterator[str]:
+    """The instances JSON of one split, as pieces of text."""
+    category_ids = {name: i + 1 for i, name in enumerate(version.label_names)}
+    header = {
+        "info": {"description": f"{version.project.name} v{version.number}", "version": str(version.number),
+                 "contributor": "lensforge", "content_hash": version.content_hash},
+        "licenses": [],
+        "categories": categories(version),
+    }
+    yield _dump(header)[:-1] + ',"images":['
+    first = True
+    for row in common.rows(version, split):
+        image = {"id": row.index + 1, "file_name": row.file_name, "width": row.width, "height": row.height}
+        yield ("" if first else ",") + _dump(image)
+        first = False
+    yield '],"annotations":['
+    first = True
+    ann_id = 0
+    for row in common.rows(version, split):
+        pieces = []
+        for annotation in row.annotations:
+            entry = annotation_entry(
+                annotation, ann_id=ann_id + 1, image_id=row.index + 1,
+                category_id=category_ids[annotation["label"]], width=row.width, height=row.height,
+            )
+            if entry is not None:
+                ann_id += 1
+                pieces.append(_dump(entry))
+        if pieces:
+            yield ("" if first else ",") + ",".join(pieces)
+            first = False
+        if ticker:
+            ticker.tick()
+    yield "]}"
+
+
+def members(version: DatasetVersion, *, with_images: bool, progress: common.Progress = None) -> Iterator[tuple]:
+    ticker = common.Ticker(version, progress, passes=2 if with_images else 1)
+    yield common.MANIFEST_NAME, common.manifest(version, "coco", with_images)
+    for split in common.splits_of(version):
+        yield f"annotations/instances_{split}.json", split_json(version, split, ticker)
+        if with_images:
+            for row in common.rows(version, split):
+                yield f"images/{split}/{row.file_name}", common.image_path(row)
+                ticker.tick(f"Writing images of {split}")

@@ -1,0 +1,98 @@
+"""What every format writer needs: the version's rows in order, its splits and labels, image files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+
+from annotate import storage
+from annotate.geometry import bounding_box
+
+from ..models import DatasetVersion, VersionImage
+
+ROW_CHUNK = 1000
+Progress = Callable[[float, str | None], None] | None
+ROW_FIELDS = ("index", "file", "sha256", "mime_type", "file_name", "width", "height", "split", "annotations")
+
+
+def splits_of(version: DatasetVersion) -> list[str]:
+    """The splits that hold images, in train / val / test order."""
+    images = (version.counts or {}).get("images", {})
+    return [split for split in ("train", "val", "test") if images.get(split)]
+
+
+def kinds_of(version: DatasetVersion) -> set[str]:
+    return set((version.counts or {}).get("kinds", {}))
+
+
+def rows(version: DatasetVersion, split: str | None = None) -> Iterator[VersionImage]:
+    """The version's images in index order, streamed from the database in chunks."""
+    queryset = VersionImage.objects.filter(version=version)
+    if split is not None:
+        queryset = queryset.filter(split=split)
+    return queryset.only(*ROW_FIELDS).order_by("index").iterator(chunk_size=ROW_CHUNK)
+
+
+def image_path(row: VersionImage) -> Path:
+    return storage.media_path(row.file)
+
+
+def stem(row: VersionImage) -> str:
+    return PurePosixPath(row.file_name).stem
+
+
+def label_indexes(version: DatasetVersion) -> dict[str, int]:
+    """Label name -> 0-based index, in the version's label order."""
+    return {name: i for i, name in enumerate(version.label_names)}
+
+
+def box_of(annotation: dict) -> tuple[float, float, float, float] | None:
+    """The object's (x, y, w, h); keypoints use an explicit ``bbox`` attribute when they carry one."""
+    if annotation["kind"] == "keypoints":
+        bbox = (annotation.get("attributes") or {}).get("bbox")
+        if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox):
+            return tuple(float(v) for v in bbox)
+    return bounding_box(annotation["kind"], annotation["geometry"])
+
+
+def manifest(version: DatasetVersion, fmt: str, with_images: bool) -> bytes:
+    """A small description of the version at the archive's root, so an export explains itself."""
+    return json.dumps(
+        {
+            "project": version.project.name, "version": version.number, "name": version.name,
+            "content_hash": version.content_hash, "format": fmt, "images_included": with_images,
+            "labels": version.labels, "counts": version.counts, "params": version.params,
+            "built_at": version.built_at.isoformat() if version.built_at else None,
+        },
+        indent=2, sort_keys=True,
+    ).encode()
+
+
+MANIFEST_NAME = "lensforge_version.json"
+
+
+class Ticker:
+    """Reports progress as a fraction of the version's images handled.
+
+    The job throttles plain progress reports itself; a message (which is always written) is only
+    passed on when the whole percentage changes.
+    """
+
+    def __init__(self, version: DatasetVersion, progress: Progress, passes: int = 1):
+        self.total = max(version.image_count * passes, 1)
+        self.done = 0
+        self.percent = -1
+        self.progress = progress
+
+    def tick(self, message: str | None = None) -> None:
+        self.done += 1
+        if self.progress is None:
+            return
+        fraction = min(self.done / self.total, 1.0) * 0.99
+        percent = int(fraction * 100)
+        if percent != self.percent:
+            self.percent = percent
+            self.progress(fraction, f"{message or 'Writing'} ({percent}%)")
+        else:
+            self.progress(fraction, None)

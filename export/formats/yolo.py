@@ -1,0 +1,191 @@
+"""YOLO in the Ultralytics layout: ``images/<split>/``, ``labels/<split>/<stem>.txt``, ``data.yaml``.
+
+The task follows from what the version holds:
+
+- **pose** when it has keypoints: one line per keypoints object,
+  ``class cx cy w h x1 y1 v1 ... xK yK vK`` (normalized; unlabelled points 0 0 0), and
+  ``kpt_shape: [K, 3]`` with ``flip_idx`` pairing ``left*``/``right*`` names. Every keypoint
+  class must have the same K (Ultralytics has one ``kpt_shape``). Boxes of classes without
+  keypoints are written with all points unlabelled; boxes of keypoint classes are left out (the
+  keypoints object carries its own box).
+- **segment** when it has polygons or masks: ``class x1 y1 x2 y2 ...`` normalized. A polygon of
+  several parts (and a mask's outer contours) becomes one outline, the parts joined by
+  zero-width bridges, as Ultralytics expects one outline per object; plain boxes are written as
+  their four corners so every line of the dataset is a polygon.
+- **detect** otherwise: ``class cx cy w h`` normalized.
+
+Every image gets a label file (empty for background images). Tags are not written (use
+``imagefolder``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import yaml
+
+from annotate.geometry import rle_to_mask
+
+from ..models import DatasetVersion
+from . import common
+
+DECIMALS = 6
+
+
+def _keypoint_labels(version: DatasetVersion) -> list[dict]:
+    return [label for label in version.labels if label.get("keypoint_names")]
+
+
+def task_of(version: DatasetVersion) -> str:
+    kinds = common.kinds_of(version)
+    if "keypoints" in kinds:
+        return "pose"
+    if kinds & {"polygon", "mask"}:
+        return "segment"
+    return "detect"
+
+
+def check(version: DatasetVersion) -> str | None:
+    if task_of(version) == "pose":
+        sizes = {len(label["keypoint_names"]) for label in _keypoint_labels(version)}
+        if len(sizes) > 1:
+            return ("YOLO pose needs every keypoint class to have the same number of keypoints; "
+                    f"this version has classes with {sorted(sizes)} keypoints.")
+    return None
+
+
+_SIDE = re.compile(r"left|right", re.IGNORECASE)
+
+
+def _swap_side(name: str) -> str | None:
+    """``left_eye`` -> ``right_eye``, ``leftear`` -> ``rightear``; None when no side is named."""
+    match = _SIDE.search(name)
+    if match is None:
+        return None
+    word = match.group(0)
+    other = "right" if word.lower() == "left" else "left"
+    if word.isupper():
+        other = other.upper()
+    elif word[0].isupper():
+        other = other.capitalize()
+    return name[:match.start()] + other + name[match.end():]
+
+
+def flip_index(names: list[str]) -> list[int]:
+    """For each keypoint, the index of its mirror image (``left_eye`` <-> ``right_eye``), else itself."""
+    by_lower = {name.lower(): i for i, name in enumerate(names)}
+    out = []
+    for i, name in enumerate(names):
+        other = _swap_side(name)
+        out.append(by_lower.get(other.lower(), i) if other else i)
+    return out
+
+
+def data_yaml(version: DatasetVersion) -> bytes:
+    data: dict = {"path": "."}
+    for split in common.splits_of(version):
+        data[split] = f"images/{split}"
+    data["nc"] = len(version.labels)
+    data["names"] = {i: name for i, name in enumerate(version.label_names)}
+    if task_of(version) == "pose":
+        names = _keypoint_labels(version)[0]["keypoint_names"]
+        data["kpt_shape"] = [len(names), 3]
+        data["flip_idx"] = flip_index(list(names))
+        data["kpt_names"] = {i: list(label["keypoint_names"])
+                             for i, label in enumerate(version.labels) if label.get("keypoint_names")}
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
+
+
+def _fmt(values) -> str:
+    return " ".join(f"{min(max(float(v), 0.0), 1.0):.{DECIMALS}f}".rstrip("0").rstrip(".") or "0" for v in values)
+
+
+def join_parts(parts: list[np.ndarray]) -> np.ndarray:
+    """One outline through several closed parts: from each part, go to the nearest point of the
+    next and back again (a zero-width bridge), so the filled area is the union of the parts."""
+    path = parts[0]
+    for part in parts[1:]:
+        distances = ((path[:, None, :] - part[None, :, :]) ** 2).sum(axis=2)
+        a, b = np.unravel_index(int(distances.argmin()), distances.shape)
+        loop = np.concatenate([part[b:], part[:b + 1]])
+        path = np.concatenate([path[:a + 1], loop, path[a:]])
+    return path
+
+
+def mask_parts(geometry: dict) -> list[np.ndarray]:
+    mask = rle_to_mask(geometry)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    parts = [c.reshape(-1, 2).astype(np.float64) for c in contours if len(c) >= 3]
+    return sorted(parts, key=lambda p: -cv2.contourArea(p.astype(np.float32)))
+
+
+def outline(annotation: dict) -> np.ndarray | None:
+    kind, geometry = annotation["kind"], annotation["geometry"]
+    if kind == "polygon":
+        parts = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in geometry["polygons"]]
+    elif kind == "mask":
+        parts = mask_parts(geometry)
+    elif kind == "box":
+        x, y, w, h = geometry["x"], geometry["y"], geometry["w"], geometry["h"]
+        parts = [np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float64)]
+    else:
+        return None
+    return join_parts(parts) if parts else None
+
+
+def label_lines(annotations: list[dict], *, width: int, height: int, task: str, indexes: dict[str, int],
+                keypoint_count: int, keypoint_label_names: set[str]) -> list[str]:
+    lines = []
+    scale = np.array([width, height], dtype=np.float64)
+    for annotation in annotations:
+        cls = indexes[annotation["label"]]
+        kind = annotation["kind"]
+        if task == "segment":
+            points = outline(annotation)
+            if points is not None:
+                lines.append(f"{cls} " + _fmt((points / scale).ravel()))
+            continue
+        if kind == "tag":
+            continue
+        if task == "pose" and kind != "keypoints" and annotation["label"] in keypoint_label_names:
+            continue
+        box = common.box_of(annotation)
+        if box is None or box[2] <= 0 or box[3] <= 0:
+            continue
+        x, y, w, h = box
+        line = f"{cls} " + _fmt([(x + w / 2) / width, (y + h / 2) / height, w / width, h / height])
+        if task == "pose":
+            if kind == "keypoints":
+                values = []
+                for px, py, v in annotation["geometry"]["points"]:
+                    values += [px / width, py / height] if v else [0.0, 0.0]
+                    values.append(int(v))
+                line += " " + " ".join(
+                    str(v) if isinstance(v, int) else _fmt([v]) for v in values
+                )
+            else:
+                line += " " + " ".join(["0 0 0"] * keypoint_count)
+        lines.append(line)
+    return lines
+
+
+def members(version: DatasetVersion, *, with_images: bool, progress: common.Progress = None) -> Iterator[tuple]:
+    task = task_of(version)
+    indexes = common.label_indexes(version)
+    keypoint_labels = _keypoint_labels(version)
+    keypoint_count = len(keypoint_labels[0]["keypoint_names"]) if keypoint_labels else 0
+    keypoint_label_names = {label["name"] for label in keypoint_labels}
+    ticker = common.Ticker(version, progress)
+    yield common.MANIFEST_NAME, common.manifest(version, "yolo", with_images)
+    yield "data.yaml", data_yaml(version)
+    for split in common.splits_of(version):
+        for row in common.rows(version, split):
+            lines = label_lines(row.annotations, width=row.width, height=row.height, task=task, indexes=indexes,
+                                keypoint_count=keypoint_count, keypoint_label_names=keypoint_label_names)
+            yield f"labels/{split}/{common.stem(row)}.txt", ("\n".join(lines) + "\n" if lines else "").encode()
+            if with_images:
+                yield f"images/{split}/{row.file_name}", common.image_path(row)
+            ticker.tick(f"Writing {split}")

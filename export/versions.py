@@ -1,0 +1,358 @@
+"""Building a dataset version: a pipeline of steps over a stream of items.
+
+A build runs, in order, the callables of :func:`build_steps`::
+
+    select -> assign splits -> preprocess -> [extra steps] -> (freeze, count, hash)
+
+Each step takes the :class:`BuildContext` and an iterable of :class:`VersionItem` and returns an
+iterable of items; steps are generators, so the whole build streams and only one batch of rows is
+in memory. The last stage (:func:`freeze_items`) is not a step: it links the files into storage
+owned by the version, writes the :class:`~export.models.VersionImage` rows, and accumulates the
+counts and the content hash.
+
+**The seam for later steps** (e.g. augmented copies of the train split): register a step with
+:func:`step_register` (typically from an ``AppConfig.ready``) or name it in the
+``VERSION_BUILD_EXTRA_STEPS`` setting (dotted paths). Extra steps run after preprocessing, in
+registration order, and read their options from ``ctx.params`` (the version's recorded
+parameters, e.g. ``ctx.params.get("augment")``). A step that adds images stores their bytes with
+:func:`annotate.storage.store_image` and yields new items with ``source="augmented"``, geometry
+in pixels of the new file, and ``split`` unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import cv2
+import numpy as np
+from django.conf import settings
+from django.db.models import Prefetch
+from django.utils.module_loading import import_string
+from PIL import Image as PILImage
+
+from annotate import storage
+from annotate.geometry import mask_to_rle, rle_to_mask
+from annotate.models import Annotation, Image, Split
+from annotate.splits import split_for_key, split_key
+from jobs.runner import JobContext, JobError
+
+from .models import DatasetVersion, VersionImage
+
+SPLITS = (Split.TRAIN, Split.VAL, Split.TEST)
+FREEZE_BATCH = 500
+LETTERBOX_FILL = (114, 114, 114)
+
+
+@dataclass
+class VersionItem:
+    """One image on its way into a version. Geometry is in pixels of ``file``."""
+
+    file: str  # path under MEDIA_ROOT
+    sha256: str
+    mime_type: str
+    width: int
+    height: int
+    original_name: str
+    source: str
+    split: str
+    annotations: list[dict] = field(default_factory=list)
+    image_id: int | None = None
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class BuildContext:
+    version: DatasetVersion
+    params: dict
+    job: JobContext | None = None
+    total: int = 0  # images selected, for progress
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        if self.job is not None:
+            self.job.progress(fraction, message)
+
+
+Step = Callable[[BuildContext, Iterable[VersionItem]], Iterable[VersionItem]]
+_REGISTERED: list[Step] = []
+
+
+def step_register(step: Step) -> Step:
+    """Add a step to every build, after preprocessing (usable as a decorator)."""
+    if step not in _REGISTERED:
+        _REGISTERED.append(step)
+    return step
+
+
+# --- selection ------------------------------------------------------------------------------
+def selected_images(*, project, params: dict):
+    """The project images a version with these parameters includes (without annotations)."""
+    images = Image.objects.filter(project=project, source__in=params["image_sources"])
+    if not params["include_unannotated"]:
+        images = images.filter(
+            pk__in=Annotation.objects.filter(
+                image__project=project, source__in=params["annotation_sources"]
+            ).values("image_id")
+        )
+    return images.order_by("id")
+
+
+def step_select(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[VersionItem]:
+    """The chosen images with the annotations of the chosen sources, label ids turned into names."""
+    yield from items  # items before selection (none today) pass through
+    annotations = Annotation.objects.filter(source__in=ctx.params["annotation_sources"]).select_related("label")
+    images = selected_images(project=ctx.version.project, params=ctx.params).prefetch_related(
+        Prefetch("annotations", queryset=annotations.order_by("id"), to_attr="chosen")
+    )
+    for image in images.iterator(chunk_size=FREEZE_BATCH):
+        yield VersionItem(
+            file=image.file, sha256=image.sha256, mime_type=image.mime_type, width=image.width,
+            height=image.height, original_name=image.original_name, source=image.source, split=image.split,
+            image_id=image.pk, meta=dict(image.meta or {}),
+            annotations=[
+                {"label": a.label.name, "kind": a.kind, "geometry": a.geometry, "attributes": a.attributes or {},
+                 "source": a.source}
+                for a in image.chosen
+            ],
+        )
+
+
+def step_split(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[VersionItem]:
+    """Keep the project's splits (placing unassigned images by seed and ratios), or re-split all.
+
+    Either way the placement is a pure function of the image content and the seed
+    (:func:`annotate.splits.split_key`), so it is reproducible and the project is not touched.
+    """
+    spec = ctx.params["split"]
+    ratios = (spec["train"], spec["val"], spec["test"])
+    for item in items:
+        if spec["mode"] == "ratios" or item.split not in SPLITS:
+            item.split = split_for_key(split_key(item.sha256, spec["seed"]), ratios)
+        yield item
+
+
+# --- preprocessing --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Resize:
+    """Map from source pixels to target pixels: x' = x * sx + dx, y' = y * sy + dy."""
+
+    width: int
+    height: int
+    sx: float
+    sy: float
+    dx: float
+    dy: float
+    inner_width: int  # the size the picture itself is scaled to (without letterbox bars)
+    inner_height: int
+
+    @classmethod
+    def plan(cls, mode: str, src_w: int, src_h: int, dst_w: int, dst_h: int) -> Resize:
+        if mode == "stretch":
+            return cls(dst_w, dst_h, dst_w / src_w, dst_h / src_h, 0.0, 0.0, dst_w, dst_h)
+        scale = min(dst_w / src_w, dst_h / src_h)
+        inner_w, inner_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+        dx, dy = (dst_w - inner_w) // 2, (dst_h - inner_h) // 2
+        # The exact scale of the resized picture, so its edges map onto pixel edges.
+        return cls(dst_w, dst_h, inner_w / src_w, inner_h / src_h, float(dx), float(dy), inner_w, inner_h)
+
+    def point(self, x: float, y: float) -> tuple[float, float]:
+        return (
+            min(max(x * self.sx + self.dx, 0.0), float(self.width)),
+            min(max(y * self.sy + self.dy, 0.0), float(self.height)),
+        )
+
+
+def transform_geometry(kind: str, geometry: dict, resize: Resize) -> dict | None:
+    """An annotation's geometry after the resize; None if it vanished (a mask too thin to keep)."""
+    if kind == "box":
+        x0, y0 = resize.point(geometry["x"], geometry["y"])
+        x1, y1 = resize.point(geometry["x"] + geometry["w"], geometry["y"] + geometry["h"])
+        return {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}
+    if kind == "polygon":
+        parts = []
+        for part in geometry["polygons"]:
+            coords: list[float] = []
+            for i in range(0, len(part), 2):
+                coords.extend(resize.point(part[i], part[i + 1]))
+            parts.append(coords)
+        return {"polygons": parts}
+    if kind == "keypoints":
+        points = []
+        for x, y, v in geometry["points"]:
+            points.append([*resize.point(x, y), v] if v else [0.0, 0.0, 0])
+        return {"points": points}
+    if kind == "mask":
+        mask = rle_to_mask(geometry)
+        scaled = cv2.resize(mask, (resize.inner_width, resize.inner_height), interpolation=cv2.INTER_NEAREST)
+        canvas = np.zeros((resize.height, resize.width), dtype=np.uint8)
+        dx, dy = int(resize.dx), int(resize.dy)
+        canvas[dy:dy + resize.inner_height, dx:dx + resize.inner_width] = scaled
+        if not canvas.any():
+            return None
+        return mask_to_rle(canvas)
+    return dict(geometry)
+
+
+def _encode(picture: PILImage.Image, mime_type: str) -> tuple[bytes, str, str]:
+    out = io.BytesIO()
+    if mime_type == "image/png":
+        picture.save(out, "PNG")
+        return out.getvalue(), "png", "image/png"
+    if picture.mode not in ("RGB", "L"):
+        picture = picture.convert("RGB")
+    picture.save(out, "JPEG", quality=95)
+    return out.getvalue(), "jpg", "image/jpeg"
+
+
+def resize_item(item: VersionItem, mode: str, width: int, height: int) -> VersionItem:
+    """The item with its picture resized (stretch or letterbox) and every annotation moved with it."""
+    plan = Resize.plan(mode, item.width, item.height, width, height)
+    with PILImage.open(storage.media_path(item.file)) as source:
+        source.load()
+        picture = source.resize((plan.inner_width, plan.inner_height), PILImage.Resampling.BILINEAR)
+        if mode == "letterbox":
+            fill = LETTERBOX_FILL if picture.mode in ("RGB", "RGBA") else LETTERBOX_FILL[0]
+            canvas = PILImage.new(picture.mode, (width, height), fill)
+            canvas.paste(picture, (int(plan.dx), int(plan.dy)))
+            picture = canvas
+    data, extension, mime_type = _encode(picture, item.mime_type)
+    sha = hashlib.sha256(data).hexdigest()
+    relative = storage.write_atomic(f"versions/{sha[:2]}/{sha}.{extension}", data)
+    annotations = []
+    for annotation in item.annotations:
+        geometry = transform_geometry(annotation["kind"], annotation["geometry"], plan)
+        if geometry is not None:
+            annotations.append({**annotation, "geometry": geometry})
+    item.meta = {**item.meta, "resized_from": [item.width, item.height]}
+    item.file, item.sha256, item.mime_type = relative, sha, mime_type
+    item.width, item.height, item.annotations = width, height, annotations
+    return item
+
+
+def step_preprocess(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[VersionItem]:
+    """Resize to W x H (stretch or letterbox) when asked. Auto-orient already happened at upload."""
+    resize = (ctx.params.get("preprocessing") or {}).get("resize")
+    for item in items:
+        if resize:
+            item = resize_item(item, resize["mode"], resize["width"], resize["height"])
+        yield item
+
+
+def build_steps() -> list[Step]:
+    """The steps of a build, in order (freezing is done by :func:`version_build` after them)."""
+    extra = [import_string(path) for path in getattr(settings, "VERSION_BUILD_EXTRA_STEPS", [])]
+    return [step_select, step_split, step_preprocess, *_REGISTERED, *extra]
+
+
+# --- freezing -------------------------------------------------------------------------------
+def _owned_file(item: VersionItem) -> str:
+    """A path for the item's bytes that belongs to versions, so deleting the project image keeps it."""
+    if item.file.startswith("versions/"):
+        return item.file
+    extension = PurePosixPath(item.file).suffix
+    relative = f"versions/{item.sha256[:2]}/{item.sha256}{extension}"
+    target = storage.media_path(relative)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+        try:
+            os.link(storage.media_path(item.file), tmp)
+        except OSError:
+            shutil.copyfile(storage.media_path(item.file), tmp)
+        os.replace(tmp, target)
+    return relative
+
+
+class _Names:
+    """Unique file names (and stems: VOC lists images by stem) within a version."""
+
+    def __init__(self) -> None:
+        self.stems: set[str] = set()
+
+    def take(self, original: str, sha256: str, mime_type: str) -> str:
+        extension = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
+                     "image/bmp": ".bmp", "image/tiff": ".tif"}.get(mime_type, ".img")
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in PurePosixPath(original).stem).strip("._")
+        stem = (stem or sha256[:12])[:100]
+        candidate, n = stem, 1
+        while candidate.lower() in self.stems:
+            n += 1
+            candidate = f"{stem}_{n}"
+        self.stems.add(candidate.lower())
+        return candidate + extension
+
+
+def item_digest(row: VersionImage) -> str:
+    payload = json.dumps(
+        [row.sha256, row.file_name, row.split, row.width, row.height, row.annotations], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def freeze_items(ctx: BuildContext, items: Iterable[VersionItem]) -> dict:
+    """Write the version's rows in batches; return counts and the content hash."""
+    version = ctx.version
+    names = _Names()
+    images_per_split: Counter = Counter()
+    objects: dict[str, Counter] = defaultdict(Counter)
+    kinds: Counter = Counter()
+    digests: list[str] = []
+    batch: list[VersionImage] = []
+    index = 0
+    annotation_count = 0
+    known = set(version.label_names)
+    for item in items:
+        for annotation in item.annotations:
+            if annotation["label"] not in known:
+                raise JobError(f"Image {item.original_name!r} has an annotation with unknown label {annotation['label']!r}.")
+        row = VersionImage(
+            version=version, index=index, source_image_id=item.image_id, file=_owned_file(item),
+            sha256=item.sha256, mime_type=item.mime_type, file_name=names.take(item.original_name, item.sha256, item.mime_type),
+            width=item.width, height=item.height, split=item.split, source=item.source,
+            annotations=item.annotations, meta=item.meta,
+        )
+        digests.append(item_digest(row))
+        images_per_split[item.split] += 1
+        for annotation in item.annotations:
+            objects[item.split][annotation["label"]] += 1
+            kinds[annotation["kind"]] += 1
+        annotation_count += len(item.annotations)
+        batch.append(row)
+        index += 1
+        if len(batch) >= FREEZE_BATCH:
+            VersionImage.objects.bulk_create(batch)
+            batch.clear()
+        if ctx.total:
+            message = f"Froze {index} of {ctx.total} images" if index % FREEZE_BATCH == 0 else None
+            ctx.progress(min(index / ctx.total, 1.0) * 0.95, message)
+    if batch:
+        VersionImage.objects.bulk_create(batch)
+    if index == 0:
+        raise JobError("No images match the version's selection; nothing to build.")
+    content = hashlib.sha256()
+    content.update(json.dumps(version.labels, sort_keys=True).encode())
+    for digest in sorted(digests):
+        content.update(digest.encode())
+    counts = {
+        "images": {split: images_per_split.get(split, 0) for split in SPLITS},
+        "objects": {split: {name: objects[split].get(name, 0) for name in version.label_names} for split in SPLITS},
+        "kinds": dict(sorted(kinds.items())),
+    }
+    return {
+        "counts": counts, "image_count": index, "annotation_count": annotation_count,
+        "content_hash": content.hexdigest(),
+    }
+
+
+def run_pipeline(ctx: BuildContext) -> dict:
+    stream: Iterable[VersionItem] = iter(())
+    for step in build_steps():
+        stream = step(ctx, stream)
+    return freeze_items(ctx, stream)
