@@ -1,0 +1,464 @@
+// The labeling page: loads the image's labels and annotations through the REST API, wires the
+// stage, tools, panel and autosave together, and handles the keyboard.
+import { request } from "./api.js";
+import { Editor } from "./editor.js";
+import { Panel } from "./panel.js";
+import { Saver } from "./saver.js";
+import { cloneShape, fromAnnotation, newUid, toAnnotation, translate } from "./shapes.js";
+import { Stage, drawShapes } from "./stage.js";
+import { makeTools } from "./tools.js";
+
+const TOOL_KEYS = { s: "select", b: "box", p: "polygon", k: "keypoints", m: "brush", e: "eraser" };
+
+class App {
+  constructor(root, config) {
+    this.root = root;
+    this.config = config;
+    this.brushRadius = 8;
+    this.spaceDown = false;
+    this.pan = null;
+    this.clipboard = null;
+    this.theirs = null;
+  }
+
+  async start() {
+    const { config } = this;
+    const [labels, annotations, image] = await Promise.all([
+      request("GET", config.api.labels),
+      request("GET", config.api.annotations),
+      request("GET", config.api.image),
+    ]);
+    this.image = image;
+    const editor = (this.editor = new Editor({
+      width: config.width, height: config.height, labels: Array.isArray(labels) ? labels : labels.results,
+      readOnly: !config.canAnnotate,
+    }));
+    editor.shapes = annotations.annotations.map((a) => fromAnnotation(a, config.width, config.height));
+    const stageEl = this.q("[data-testid=annotator-stage]");
+    this.stage = new Stage(stageEl, this.q("[data-testid=annotator-image]"), this.q(".ann-canvas"), config.width, config.height);
+    this.stage.scene = () => ({ shapes: editor.shapes, selected: editor.selected, labels: editor.labelsById });
+    this.stage.painters.push((ctx) => this.tool?.overlay(ctx));
+    this.stage.painters.push((ctx, stage) => {
+      if (this.theirs && this.q("[data-testid=conflict-preview]").checked) {
+        drawShapes(ctx, stage, { shapes: this.theirs.shapes, selected: null, labels: editor.labelsById, ghost: true });
+      }
+    });
+    this.panel = new Panel(this.root, this);
+    this.tools = makeTools(this);
+    this.saver = new Saver({
+      url: config.api.annotations, revision: annotations.revision, editor,
+      serialize: () => editor.shapes.map((s) => toAnnotation(s, config.width, config.height)),
+      onState: (state, message) => this.showSaveState(state, message),
+      onConflict: (theirs) => this.showConflict(theirs),
+    });
+    editor.addEventListener("change", (e) => {
+      this.stage.render();
+      if (e.detail.structural) {
+        this.panel.scheduleObjects();
+        this.panel.renderTags();
+        this.saver.schedule();
+      }
+    });
+    editor.addEventListener("select", (e) => {
+      this.panel.markSelected(e.detail.uid);
+      this.stage.render();
+      this.updateHint();
+    });
+    this.panel.renderLabels();
+    this.panel.renderTags();
+    this.panel.renderObjects();
+    this.panel.renderHelp();
+    this.bindPointer(stageEl);
+    this.bindKeys();
+    this.bindButtons();
+    this.showReview(image);
+    this.setTool("select");
+    window.addEventListener("beforeunload", (e) => {
+      if (this.saver.dirty || this.saver.inFlight) {
+        e.preventDefault();
+        e.returnValue = "";
+      }
+    });
+    this.root.dataset.ready = "1";
+  }
+
+  q(selector) {
+    return this.root.querySelector(selector);
+  }
+
+  requestRender() {
+    this.stage.render();
+  }
+
+  /** Draw now if a frame is pending (used by the benchmark to time whole interactions). */
+  flush() {
+    if (this.stage.pending) this.stage.renderNow();
+  }
+
+  // --- tools and labels ------------------------------------------------------------------
+  setTool(name) {
+    if (this.editor.readOnly) name = "select";
+    if (this.tool) this.tool.cancel();
+    if (name === "keypoints" && !this.editor.currentLabel?.keypoint_names?.length) {
+      const kp = this.editor.labels.find((l) => l.keypoint_names?.length);
+      if (kp) this.pickLabel(kp, { relabel: false });
+    }
+    this.toolName = name;
+    this.tool = this.tools[name];
+    for (const b of this.root.querySelectorAll("[data-tool]")) b.classList.toggle("active", b.dataset.tool === name);
+    this.stage.element.dataset.tool = name;
+    this.updateHint();
+    this.stage.render();
+  }
+
+  pickLabel(label, { relabel = true } = {}) {
+    const ed = this.editor;
+    if (this.toolName === "keypoints") this.tool.cancel();
+    ed.setLabel(label);
+    const sel = ed.selectedShape();
+    if (relabel && sel && !sel.locked && !ed.readOnly && sel.label !== label.id) {
+      const old = ed.labelsById.get(sel.label);
+      const fits = sel.kind !== "keypoints" || (label.keypoint_names || []).length === (old?.keypoint_names || []).length;
+      if (fits) ed.change(() => { sel.label = label.id; });
+      else this.flash(`${label.name} has a different number of keypoints.`);
+    }
+    this.panel.renderLabels();
+    this.updateHint();
+  }
+
+  toggleTag(label) {
+    const ed = this.editor;
+    if (ed.readOnly) return;
+    const tag = ed.shapes.find((s) => s.kind === "tag" && s.label === label.id);
+    ed.change(() => {
+      if (tag) ed.remove(tag.uid);
+      else ed.add({ uid: newUid(), label: label.id, kind: "tag", geometry: {}, attributes: {}, source: "manual", score: null, hidden: false, locked: false });
+    });
+  }
+
+  selectShape(uid) {
+    this.editor.select(uid);
+  }
+
+  toggleFlag(uid, flag) {
+    const shape = this.editor.get(uid);
+    if (!shape) return;
+    shape[flag] = !shape[flag];
+    if (flag === "hidden" && shape.hidden && this.editor.selected === uid) this.editor.select(null);
+    this.panel.scheduleObjects();
+    this.stage.render();
+  }
+
+  deleteShape(uid) {
+    const shape = this.editor.get(uid);
+    if (!shape || shape.locked) return;
+    this.editor.change(() => this.editor.remove(uid));
+  }
+
+  copy() {
+    const sel = this.editor.selectedShape();
+    if (sel) {
+      this.clipboard = cloneShape(sel);
+      this.flash("Copied.");
+    }
+  }
+
+  paste() {
+    const ed = this.editor;
+    if (!this.clipboard || ed.readOnly) return;
+    const copy = cloneShape(this.clipboard, { newId: true });
+    copy.hidden = false;
+    copy.locked = false;
+    if (copy.kind !== "mask") translate(copy, this.clipboard, 10, 10, ed.width, ed.height);
+    ed.change(() => ed.add(copy));
+    ed.select(copy.uid);
+    this.clipboard = cloneShape(copy); // pasting again steps further
+  }
+
+  nudge(dx, dy) {
+    const ed = this.editor;
+    const sel = ed.selectedShape();
+    if (!sel || sel.locked || sel.kind === "mask" || sel.kind === "tag") return;
+    const origin = cloneShape(sel);
+    ed.change(() => translate(sel, origin, dx, dy, ed.width, ed.height));
+  }
+
+  // --- pointer -----------------------------------------------------------------------------
+  bindPointer(el) {
+    el.addEventListener("pointerdown", (e) => {
+      el.focus({ preventScroll: true });
+      if (e.button === 2) return;
+      el.setPointerCapture(e.pointerId);
+      const [x, y] = this.stage.toImage(e.clientX, e.clientY);
+      if (e.button === 1 || this.spaceDown || this.editor.readOnly || !this.tool.down(x, y, e)) {
+        this.pan = { x: e.clientX, y: e.clientY };
+        el.classList.add("panning");
+      }
+      e.preventDefault();
+    });
+    el.addEventListener("pointermove", (e) => {
+      if (this.pan) {
+        this.stage.panBy(e.clientX - this.pan.x, e.clientY - this.pan.y);
+        this.pan = { x: e.clientX, y: e.clientY };
+        return;
+      }
+      const [x, y] = this.stage.toImage(e.clientX, e.clientY);
+      this.tool.move(x, y, e);
+    });
+    const up = (e) => {
+      if (this.pan) {
+        this.pan = null;
+        el.classList.remove("panning");
+        return;
+      }
+      const [x, y] = this.stage.toImage(e.clientX, e.clientY);
+      this.tool.up(x, y, e);
+    };
+    el.addEventListener("pointerup", up);
+    el.addEventListener("pointercancel", up);
+    el.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const delta = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
+      this.stage.zoomAt(Math.exp(-delta * 0.0015), e.clientX, e.clientY);
+    }, { passive: false });
+    el.addEventListener("contextmenu", (e) => e.preventDefault());
+  }
+
+  // --- keyboard ----------------------------------------------------------------------------
+  bindKeys() {
+    document.addEventListener("keyup", (e) => {
+      if (e.key === " ") this.spaceDown = false;
+    });
+    document.addEventListener("keydown", (e) => this.onKey(e));
+  }
+
+  onKey(e) {
+    const help = this.q("[data-testid=help-overlay]");
+    const typing = e.target.closest && e.target.closest("input, textarea, select");
+    if (typing && e.key !== "Escape") return;
+    if (!help.hidden) {
+      if (e.key === "?" || e.key === "Escape") help.hidden = true;
+      e.preventDefault();
+      return;
+    }
+    if (e.key === "?") {
+      help.hidden = false;
+      e.preventDefault();
+      return;
+    }
+    const ed = this.editor;
+    const ctrl = e.ctrlKey || e.metaKey;
+    const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+    if (key === " ") {
+      this.spaceDown = true;
+      e.preventDefault();
+      return;
+    }
+    // view and navigation work for everyone
+    if (!ctrl && key === "f") return this.done(e, () => this.stage.fit());
+    if (!ctrl && (key === "+" || key === "=")) return this.done(e, () => this.zoomCentre(1.25));
+    if (!ctrl && key === "-") return this.done(e, () => this.zoomCentre(0.8));
+    if (!ctrl && key === "d") return this.done(e, () => this.go(this.config.nextUrl));
+    if (!ctrl && key === "a") return this.done(e, () => this.go(this.config.previousUrl));
+    if (ed.readOnly) return;
+    if (!e.altKey && this.tool.key(e)) return this.done(e);
+    if (ctrl && key === "z") return this.done(e, () => (e.shiftKey ? ed.redo() : ed.undo()));
+    if (ctrl && key === "y") return this.done(e, () => ed.redo());
+    if (ctrl && key === "c") return this.done(e, () => this.copy());
+    if (ctrl && key === "v") return this.done(e, () => this.paste());
+    if (ctrl && e.key === "Enter") return this.done(e, () => this.markDone());
+    if (ctrl || e.altKey) return;
+    if (TOOL_KEYS[key]) return this.done(e, () => this.setTool(TOOL_KEYS[key]));
+    if (key === "Escape") {
+      return this.done(e, () => {
+        this.tool.cancel();
+        if (this.toolName === "select") ed.select(null);
+        this.setTool("select");
+      });
+    }
+    if (/^[1-9]$/.test(key)) {
+      const label = ed.labels[Number(key) - 1];
+      if (label) this.done(e, () => this.pickLabel(label));
+      return;
+    }
+    if (key === "[" || key === "]") {
+      return this.done(e, () => {
+        const r = this.brushRadius;
+        const step = Math.max(1, Math.round(r * 0.2));
+        this.brushRadius = Math.min(200, Math.max(1, key === "]" ? r + step : r - step));
+        this.q("[data-testid=brush-size] b").textContent = String(this.brushRadius);
+        this.updateHint();
+        this.stage.render();
+      });
+    }
+    if (key === "t" && ed.currentLabel) return this.done(e, () => this.toggleTag(ed.currentLabel));
+    if (key === "h" && ed.selected != null) return this.done(e, () => this.toggleFlag(ed.selected, "hidden"));
+    if (key === "l" && ed.selected != null) return this.done(e, () => this.toggleFlag(ed.selected, "locked"));
+    if ((key === "Delete" || key === "Backspace") && ed.selected != null) return this.done(e, () => this.deleteShape(ed.selected));
+    const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    if (arrows[key] && ed.selected != null) {
+      const step = e.shiftKey ? 10 : 1;
+      return this.done(e, () => this.nudge(arrows[key][0] * step, arrows[key][1] * step));
+    }
+  }
+
+  done(e, action) {
+    e.preventDefault();
+    if (action) action();
+  }
+
+  zoomCentre(factor) {
+    const r = this.stage.element.getBoundingClientRect();
+    this.stage.zoomAt(factor, r.left + r.width / 2, r.top + r.height / 2);
+  }
+
+  // --- flow: navigation, status, split, review --------------------------------------------------
+  async go(url) {
+    if (!url) {
+      this.flash("No more images in this filter.");
+      return;
+    }
+    if (this.config.canAnnotate && !(await this.saver.flush())) {
+      this.flash("Not saved yet; staying on this image.");
+      return;
+    }
+    window.location.href = url;
+  }
+
+  async markDone() {
+    if (!(await this.saver.flush())) {
+      this.flash("Save the annotations first.");
+      return;
+    }
+    try {
+      this.showImage(await request("PATCH", this.config.api.image, { body: { status: "done" } }));
+      this.flash("Marked done.");
+    } catch (error) {
+      this.flash(error.message);
+    }
+  }
+
+  async setSplit(split) {
+    try {
+      this.showImage(await request("PATCH", this.config.api.image, { body: { split } }));
+    } catch (error) {
+      this.flash(error.message);
+    }
+  }
+
+  async review(decision) {
+    const comment = this.q("[data-testid=review-comment]").value;
+    if (decision === "accept" && !(await this.saver.flush())) return;
+    try {
+      this.showImage(await request("POST", this.config.api.review, { body: { decision, comment } }));
+      this.flash(decision === "accept" ? "Accepted." : "Rejected; the annotators will see your comment.");
+    } catch (error) {
+      this.flash(error.message);
+    }
+  }
+
+  showImage(image) {
+    this.image = image;
+    const split = this.q("[data-testid=split-badge]");
+    split.textContent = image.split;
+    split.className = `badge split-${image.split}`;
+    this.q("[data-testid=split-select]").value = image.split;
+    this.q("[data-testid=status-badge]").textContent = image.status;
+    this.showReview(image);
+  }
+
+  showReview(image) {
+    const banner = this.q("[data-testid=review-banner]");
+    if (image.meta?.rejected && image.review_comment) {
+      banner.textContent = `Rejected by a reviewer: ${image.review_comment}`;
+      banner.className = "ann-banner rejected";
+      banner.hidden = false;
+    } else if (image.status === "reviewed") {
+      banner.textContent = "Reviewed and accepted.";
+      banner.className = "ann-banner accepted";
+      banner.hidden = false;
+    } else {
+      banner.hidden = true;
+    }
+  }
+
+  bindButtons() {
+    this.root.addEventListener("click", (e) => {
+      const button = e.target.closest("button");
+      if (!button) return;
+      if (button.dataset.tool) this.setTool(button.dataset.tool);
+      const action = button.dataset.action;
+      const actions = {
+        undo: () => this.editor.undo(), redo: () => this.editor.redo(), fit: () => this.stage.fit(),
+        help: () => { this.q("[data-testid=help-overlay]").hidden = false; },
+        "mark-done": () => this.markDone(), accept: () => this.review("accept"), reject: () => this.review("reject"),
+        "keep-mine": () => this.resolve("mine"), "take-theirs": () => this.resolve("theirs"),
+      };
+      if (actions[action]) actions[action]();
+    });
+    this.q("[data-testid=split-select]").addEventListener("change", (e) => this.setSplit(e.target.value));
+    this.q("[data-testid=conflict-preview]").addEventListener("change", () => this.stage.render());
+    this.q("[data-testid=help-overlay]").addEventListener("click", (e) => {
+      if (e.target === e.currentTarget) e.currentTarget.hidden = true;
+    });
+  }
+
+  // --- saving and conflicts ------------------------------------------------------------------
+  showSaveState(state, message) {
+    const el = this.q("[data-testid=save-state]");
+    const shown = state === "unsaved" ? "saving" : state;
+    el.dataset.state = shown;
+    el.textContent = state === "error" ? `error: ${message}` : shown;
+    el.title = message || "";
+  }
+
+  showConflict(theirs) {
+    const { width, height } = this.config;
+    this.theirs = { revision: theirs.revision, shapes: theirs.annotations.map((a) => fromAnnotation(a, width, height)) };
+    this.panel.renderConflict(this.editor.shapes, this.theirs.shapes, theirs.revision);
+    this.q("[data-testid=conflict-dialog]").hidden = false;
+  }
+
+  resolve(choice) {
+    const theirs = this.theirs;
+    if (!theirs) return;
+    this.theirs = null;
+    this.q("[data-testid=conflict-dialog]").hidden = true;
+    this.q("[data-testid=conflict-preview]").checked = false;
+    if (choice === "mine") {
+      this.saver.keepMine(theirs.revision);
+    } else {
+      this.editor.replaceAll(theirs.shapes);
+      this.saver.tookTheirs(theirs.revision);
+    }
+    this.stage.render();
+  }
+
+  // --- hints -------------------------------------------------------------------------------------
+  updateHint() {
+    if (!this.tool) return;
+    const el = this.q("[data-testid=hint]");
+    el.textContent = this.flashText || (this.editor.readOnly ? "Read only: you can look, zoom and pan." : this.tool.hint());
+  }
+
+  flash(text) {
+    this.flashText = text;
+    this.updateHint();
+    clearTimeout(this.flashTimer);
+    this.flashTimer = setTimeout(() => {
+      this.flashText = "";
+      this.updateHint();
+    }, 2500);
+  }
+}
+
+const root = document.getElementById("annotator");
+const config = JSON.parse(document.getElementById("annotator-config").textContent);
+const app = new App(root, config);
+window.annotator = app;
+app.start().catch((error) => {
+  root.dataset.ready = "error";
+  const hint = root.querySelector("[data-testid=hint]");
+  hint.textContent = `Could not load this image's annotations: ${error.message}`;
+  console.error(error);
+});

@@ -1,0 +1,126 @@
+// The side panel and dialogs: label picker, image tags, the object list, help, conflict.
+import { describe } from "./shapes.js";
+import { SHORTCUTS } from "./keys.js";
+
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k === "style") node.style.cssText = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+};
+
+const LIST_LIMIT = 400; // beyond this the list shows a count; the canvas still has them all
+
+export class Panel {
+  constructor(root, app) {
+    this.root = root;
+    this.app = app;
+    this.labelList = root.querySelector("[data-testid=label-picker]");
+    this.tagList = root.querySelector("[data-testid=tags]");
+    this.objectList = root.querySelector("[data-testid=object-list]");
+    this.objectCount = root.querySelector("[data-testid=object-count]");
+    this.listTimer = null;
+  }
+
+  renderLabels() {
+    const { editor } = this.app;
+    this.labelList.replaceChildren(
+      ...editor.labels.map((label, i) =>
+        el("li", {},
+          el("button", {
+            type: "button", class: label === editor.currentLabel ? "active" : "", "data-label-id": label.id,
+            title: i < 9 ? `Key ${i + 1}` : "", onclick: () => this.app.pickLabel(label),
+          },
+          el("span", { class: "swatch", style: `background:${label.color}` }),
+          `${i < 9 ? `${i + 1} ` : ""}${label.name}${label.keypoint_names?.length ? " ⁘" : ""}`)),
+      ),
+    );
+  }
+
+  renderTags() {
+    const { editor } = this.app;
+    const tagged = new Set(editor.shapes.filter((s) => s.kind === "tag").map((s) => s.label));
+    this.tagList.replaceChildren(
+      ...editor.labels.map((label) => {
+        const box = el("input", { type: "checkbox", "data-tag-label": label.id });
+        box.checked = tagged.has(label.id);
+        box.disabled = editor.readOnly;
+        box.addEventListener("change", () => this.app.toggleTag(label));
+        return el("li", {}, el("label", {}, box, el("span", { class: "swatch", style: `background:${label.color}` }), label.name));
+      }),
+    );
+  }
+
+  /** The object list is rebuilt after structural changes, at most every 150 ms. */
+  scheduleObjects() {
+    if (this.listTimer) return;
+    this.listTimer = setTimeout(() => {
+      this.listTimer = null;
+      this.renderObjects();
+    }, 150);
+  }
+
+  renderObjects() {
+    const { editor } = this.app;
+    const shapes = editor.shapes.filter((s) => s.kind !== "tag");
+    this.objectCount.textContent = String(shapes.length);
+    const items = shapes.slice(0, LIST_LIMIT).map((shape) => {
+      const label = editor.labelsById.get(shape.label);
+      const li = el("li", {
+        "data-uid": shape.uid, class: shape.uid === editor.selected ? "selected" : "",
+        onclick: () => this.app.selectShape(shape.uid),
+      },
+      el("span", { class: "swatch", style: `background:${label?.color || "#888"}` }),
+      el("span", { class: "desc" }, describe(shape, editor.labelsById)));
+      if (!editor.readOnly) {
+        li.append(
+          el("button", { type: "button", class: `ghost icon${shape.hidden ? " on" : ""}`, title: "Hide (H)", "data-action": "hide",
+            onclick: (e) => { e.stopPropagation(); this.app.toggleFlag(shape.uid, "hidden"); } }, shape.hidden ? "◌" : "◉"),
+          el("button", { type: "button", class: `ghost icon${shape.locked ? " on" : ""}`, title: "Lock (L)", "data-action": "lock",
+            onclick: (e) => { e.stopPropagation(); this.app.toggleFlag(shape.uid, "locked"); } }, shape.locked ? "🔒" : "🔓"),
+          el("button", { type: "button", class: "ghost icon", title: "Delete (Del)", "data-action": "delete",
+            onclick: (e) => { e.stopPropagation(); this.app.deleteShape(shape.uid); } }, "✕"),
+        );
+      }
+      return li;
+    });
+    if (shapes.length > LIST_LIMIT) items.push(el("li", { class: "muted" }, `… and ${shapes.length - LIST_LIMIT} more`));
+    this.objectList.replaceChildren(...items);
+  }
+
+  markSelected(uid) {
+    for (const li of this.objectList.querySelectorAll("li.selected")) li.classList.remove("selected");
+    const li = uid == null ? null : this.objectList.querySelector(`li[data-uid="${uid}"]`);
+    if (li) {
+      li.classList.add("selected");
+      li.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  renderHelp() {
+    const table = this.root.querySelector(".ann-help");
+    table.replaceChildren(...SHORTCUTS.map(([keys, what]) => el("tr", {}, el("th", {}, el("kbd", {}, keys)), el("td", {}, what))));
+  }
+
+  /** Both versions, summarised per label and kind, in the conflict dialog. */
+  renderConflict(mine, theirs, revision) {
+    const { editor } = this.app;
+    const summary = (shapes) => {
+      const counts = new Map();
+      for (const s of shapes) {
+        const key = `${editor.labelsById.get(s.label)?.name || s.label} · ${s.kind}`;
+        counts.set(key, (counts.get(key) || 0) + 1);
+      }
+      const rows = [...counts].sort().map(([k, n]) => el("li", {}, `${n} × ${k}`));
+      return rows.length ? rows : [el("li", { class: "muted" }, "no annotations")];
+    };
+    this.root.querySelector("[data-testid=conflict-mine]").replaceChildren(...summary(mine));
+    this.root.querySelector("[data-testid=conflict-theirs]").replaceChildren(...summary(theirs));
+    this.root.querySelector("[data-testid=conflict-revision]").textContent = String(revision);
+  }
+}

@@ -1,0 +1,255 @@
+// The stage: the image under one <canvas> for every shape. The view is a scale and an offset
+// (screen = image * scale + offset); the <img> follows it with a CSS transform and the canvas
+// is redrawn at most once per frame (or at once with renderNow()).
+import { bbox } from "./shapes.js";
+
+const MIN_SCALE = 0.02;
+const MAX_SCALE = 64;
+
+export class Stage {
+  constructor(element, image, canvas, width, height) {
+    Object.assign(this, { element, image, canvas, width, height });
+    this.ctx = canvas.getContext("2d");
+    this.scale = 1;
+    this.tx = 0;
+    this.ty = 0;
+    this.painters = []; // functions (ctx, stage) drawn after the shapes, in image coordinates
+    this.scene = () => ({ shapes: [], selected: null, labels: new Map() });
+    this.pending = false;
+    this.lastRenderMs = 0;
+    new ResizeObserver(() => this.resize()).observe(element);
+    this.resize();
+  }
+
+  resize() {
+    const dpr = window.devicePixelRatio || 1;
+    const w = this.element.clientWidth, h = this.element.clientHeight;
+    this.canvas.width = Math.max(1, Math.round(w * dpr));
+    this.canvas.height = Math.max(1, Math.round(h * dpr));
+    this.canvas.style.width = `${w}px`;
+    this.canvas.style.height = `${h}px`;
+    if (!this.fitted && w > 0 && h > 0) {
+      this.fit();
+      this.fitted = true;
+    }
+    this.renderNow();
+  }
+
+  /** Client (event) coordinates to image pixels. */
+  toImage(clientX, clientY) {
+    const r = this.element.getBoundingClientRect();
+    return [(clientX - r.left - this.tx) / this.scale, (clientY - r.top - this.ty) / this.scale];
+  }
+
+  fit() {
+    const w = this.element.clientWidth, h = this.element.clientHeight;
+    const s = Math.min(w / this.width, h / this.height) * 0.98;
+    this.scale = s;
+    this.tx = (w - this.width * s) / 2;
+    this.ty = (h - this.height * s) / 2;
+    this.applyView();
+  }
+
+  /** Zoom by `factor` keeping the image point under (clientX, clientY) where it is. */
+  zoomAt(factor, clientX, clientY) {
+    const r = this.element.getBoundingClientRect();
+    const sx = clientX - r.left, sy = clientY - r.top;
+    const s = Math.min(MAX_SCALE, Math.max(MIN_SCALE, this.scale * factor));
+    this.tx = sx - ((sx - this.tx) * s) / this.scale;
+    this.ty = sy - ((sy - this.ty) * s) / this.scale;
+    this.scale = s;
+    this.applyView();
+  }
+
+  panBy(dx, dy) {
+    this.tx += dx;
+    this.ty += dy;
+    this.applyView();
+  }
+
+  applyView() {
+    this.image.style.transform = `translate(${this.tx}px, ${this.ty}px) scale(${this.scale})`;
+    this.element.dataset.scale = this.scale.toFixed(4);
+    this.render();
+  }
+
+  render() {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => this.renderNow());
+  }
+
+  renderNow() {
+    this.pending = false;
+    const t0 = performance.now();
+    const { ctx, canvas } = this;
+    const dpr = window.devicePixelRatio || 1;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.setTransform(dpr * this.scale, 0, 0, dpr * this.scale, dpr * this.tx, dpr * this.ty);
+    const scene = this.scene();
+    drawShapes(ctx, this, scene);
+    for (const paint of this.painters) paint(ctx, this);
+    this.lastRenderMs = performance.now() - t0;
+  }
+
+  /** The visible part of the image, in image pixels, for culling. */
+  viewport() {
+    const w = this.element.clientWidth, h = this.element.clientHeight;
+    return [-this.tx / this.scale, -this.ty / this.scale, (w - this.tx) / this.scale, (h - this.ty) / this.scale];
+  }
+}
+
+export function rgba(hex, alpha) {
+  const n = parseInt((hex || "#888888").slice(1), 16);
+  return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
+}
+
+function maskCanvas(mask, color, width, height) {
+  if (!mask.canvas) {
+    mask.canvas = document.createElement("canvas");
+    mask.canvas.width = width;
+    mask.canvas.height = height;
+    mask.ctx = mask.canvas.getContext("2d");
+    mask.dirty = true;
+  }
+  if (mask.dirty || mask.color !== color || mask.dirtyRect) {
+    const full = mask.dirty || mask.color !== color;
+    const [x0, y0, x1, y1] = full ? [0, 0, width, height] : mask.dirtyRect;
+    if (x1 > x0 && y1 > y0) {
+      const n = parseInt(color.slice(1), 16);
+      const r = (n >> 16) & 255, g = (n >> 8) & 255, b = n & 255;
+      const img = mask.ctx.createImageData(x1 - x0, y1 - y0);
+      const out = img.data;
+      for (let y = y0, k = 0; y < y1; y++) {
+        const row = y * width;
+        for (let x = x0; x < x1; x++, k += 4) {
+          if (mask.data[row + x]) {
+            out[k] = r; out[k + 1] = g; out[k + 2] = b; out[k + 3] = 255;
+          }
+        }
+      }
+      mask.ctx.putImageData(img, x0, y0);
+    }
+    mask.dirty = false;
+    mask.dirtyRect = null;
+    mask.color = color;
+  }
+  return mask.canvas;
+}
+
+function drawKeypoints(ctx, shape, label, px, selected) {
+  const pts = shape.geometry.points;
+  const color = label?.color || "#888888";
+  ctx.lineWidth = (selected ? 2.5 : 1.5) * px;
+  ctx.strokeStyle = color;
+  ctx.beginPath();
+  for (const [a, b] of label?.skeleton || []) {
+    if (pts[a] && pts[b] && pts[a][2] > 0 && pts[b][2] > 0) {
+      ctx.moveTo(pts[a][0], pts[a][1]);
+      ctx.lineTo(pts[b][0], pts[b][1]);
+    }
+  }
+  ctx.stroke();
+  const r = 4 * px;
+  for (const [x, y, v] of pts) {
+    if (v === 0) continue;
+    ctx.beginPath();
+    ctx.arc(x, y, r, 0, Math.PI * 2);
+    ctx.fillStyle = v === 2 ? color : "#ffffff";
+    ctx.fill();
+    ctx.lineWidth = 1.5 * px;
+    ctx.strokeStyle = v === 2 ? "#ffffff" : color;
+    ctx.stroke();
+  }
+}
+
+/** Every visible shape; unselected boxes are batched into one path per colour. */
+export function drawShapes(ctx, stage, { shapes, selected, labels, ghost = false }) {
+  const px = 1 / stage.scale;
+  const [vx0, vy0, vx1, vy1] = stage.viewport();
+  const boxPaths = new Map();
+  let selectedShape = null;
+  ctx.imageSmoothingEnabled = false;
+  if (ghost) ctx.setLineDash([6 * px, 4 * px]);
+  for (const shape of shapes) {
+    if (shape.hidden || shape.kind === "tag") continue;
+    const b = bbox(shape);
+    if (!b || b[2] < vx0 || b[0] > vx1 || b[3] < vy0 || b[1] > vy1) continue;
+    if (shape.uid === selected) {
+      selectedShape = shape;
+      continue;
+    }
+    const label = labels.get(shape.label);
+    const color = label?.color || "#888888";
+    if (shape.kind === "box") {
+      let path = boxPaths.get(color);
+      if (!path) boxPaths.set(color, (path = new Path2D()));
+      const g = shape.geometry;
+      path.rect(g.x, g.y, g.w, g.h);
+    } else {
+      drawOne(ctx, stage, shape, label, false, ghost);
+    }
+  }
+  ctx.lineWidth = 1.5 * px;
+  for (const [color, path] of boxPaths) {
+    ctx.strokeStyle = color;
+    ctx.stroke(path);
+  }
+  ctx.setLineDash([]);
+  if (selectedShape) drawOne(ctx, stage, selectedShape, labels.get(selectedShape.label), true, ghost);
+}
+
+function drawOne(ctx, stage, shape, label, selected, ghost) {
+  const px = 1 / stage.scale;
+  const color = label?.color || "#888888";
+  const g = shape.geometry;
+  ctx.lineWidth = (selected ? 2.5 : 1.5) * px;
+  ctx.strokeStyle = color;
+  if (shape.kind === "mask") {
+    ctx.globalAlpha = selected ? 0.6 : 0.4;
+    ctx.drawImage(maskCanvas(shape.mask, color, stage.width, stage.height), 0, 0);
+    ctx.globalAlpha = 1;
+    if (selected) {
+      const b = shape.mask.bbox;
+      ctx.setLineDash([4 * px, 3 * px]);
+      ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
+      ctx.setLineDash([]);
+    }
+  } else if (shape.kind === "box") {
+    ctx.strokeRect(g.x, g.y, g.w, g.h);
+    if (selected) {
+      ctx.fillStyle = rgba(color, 0.12);
+      ctx.fillRect(g.x, g.y, g.w, g.h);
+      if (!shape.locked) handles(ctx, px, [[g.x, g.y], [g.x + g.w, g.y], [g.x + g.w, g.y + g.h], [g.x, g.y + g.h]], color);
+    }
+  } else if (shape.kind === "polygon") {
+    ctx.beginPath();
+    for (const part of g.polygons) {
+      ctx.moveTo(part[0], part[1]);
+      for (let i = 2; i < part.length; i += 2) ctx.lineTo(part[i], part[i + 1]);
+      ctx.closePath();
+    }
+    ctx.fillStyle = rgba(color, selected ? 0.3 : ghost ? 0.05 : 0.15);
+    ctx.fill("evenodd");
+    ctx.stroke();
+    if (selected && !shape.locked) {
+      handles(ctx, px, g.polygons.flatMap((part) => part.flatMap((v, i) => (i % 2 ? [] : [[v, part[i + 1]]]))), color);
+    }
+  } else if (shape.kind === "keypoints") {
+    drawKeypoints(ctx, shape, label, px, selected);
+  }
+}
+
+function handles(ctx, px, points, color) {
+  const r = 4 * px;
+  ctx.fillStyle = "#ffffff";
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 1.5 * px;
+  for (const [x, y] of points) {
+    ctx.fillRect(x - r, y - r, 2 * r, 2 * r);
+    ctx.strokeRect(x - r, y - r, 2 * r, 2 * r);
+  }
+}
+
+export { drawKeypoints };
