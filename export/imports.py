@@ -247,8 +247,11 @@ def _check_images(
         ctx.progress(0.05 + 0.75 * index / total, f"Checking {spec.file}" if index % 50 == 0 else None)
         try:
             image = check_image_bytes(files.read(spec.file))
-        except (ImageRejected, ArchiveRejected, OSError) as exc:
+        except (ImageRejected, ArchiveRejected) as exc:
             report.add(spec.file, str(exc))
+            continue
+        except (OSError, SyntaxError, ValueError) as exc:  # Pillow gives up on some truncated headers
+            report.add(spec.file, f"The image is damaged or truncated ({exc}).")
             continue
         if spec.size and spec.size != (image.width, image.height):
             report.add(
