@@ -1,0 +1,104 @@
+import pytest
+
+from annotate.models import Annotation, Image, LabelClass
+from annotate.services import label_create
+from export.importers.common import ImportRefused
+from export.importers.yolo import label_path_for
+from export.imports import dataset_import
+from tests.export.import_fixtures import jpeg, project_counts, write_zip
+
+pytestmark = pytest.mark.django_db
+
+
+def test_label_path_swaps_the_last_images_folder():
+    assert label_path_for("images/train/x.jpg") == "labels/train/x.txt"
+    assert label_path_for("train/images/x.png") == "train/labels/x.txt"
+    assert label_path_for("images/train/images/x.jpeg") == "images/train/labels/x.txt"
+
+
+def test_detection_and_segmentation_with_splits(project, tmp_path):
+    path = write_zip(tmp_path, {
+        "data.yaml": "path: .\ntrain: images/train\nval: images/val\nnames:\n  0: cat\n  1: dog\n",
+        "images/train/a.jpg": jpeg(64, 48, seed=1),
+        "labels/train/a.txt": "0 0.5 0.5 0.25 0.5\n1 0.1 0.1 0.6 0.1 0.6 0.6 0.1 0.6\n\n",
+        "images/train/b.jpg": jpeg(64, 48, seed=2),  # no label file: a background image
+        "images/val/c.png": jpeg(32, 32, seed=3),
+        "labels/val/c.txt": "1 0.25 0.75 0.5 0.5\n",
+    })
+    result = dataset_import(project=project, path=path, format="yolo")
+
+    assert result["images_created"] == 3
+    assert result["splits"] == {"train": 2, "val": 1, "test": 0, "unassigned": 0}
+    assert [label.name for label in LabelClass.objects.filter(project=project)] == ["cat", "dog"]
+    box = Annotation.objects.get(image__original_name="a.jpg", kind="box")
+    assert box.label.name == "cat"
+    assert box.geometry == pytest.approx({"x": 24.0, "y": 12.0, "w": 16.0, "h": 24.0})
+    polygon = Annotation.objects.get(kind="polygon")
+    assert polygon.geometry["polygons"][0] == pytest.approx([6.4, 4.8, 38.4, 4.8, 38.4, 28.8, 6.4, 28.8])
+    other = Annotation.objects.get(image__original_name="c.png")
+    assert other.geometry == pytest.approx({"x": 0.0, "y": 16.0, "w": 16.0, "h": 16.0})
+    assert Image.objects.get(original_name="b.jpg").annotations.count() == 0
+
+
+def test_pose_with_kpt_shape(project, tmp_path):
+    path = write_zip(tmp_path, {
+        "dataset/data.yaml": "names: [mouse]\nkpt_shape: [3, 3]\nflip_idx: [0, 2, 1]\n",
+        "dataset/train/images/m.jpg": jpeg(100, 50),
+        "dataset/train/labels/m.txt": "0 0.5 0.5 0.4 0.4 0.5 0.5 2 0 0 0 0.6 0.4 1\n",
+    })
+    result = dataset_import(project=project, path=path, format="yolo")
+    label = LabelClass.objects.get(project=project)
+    assert label.keypoint_names == ["kp0", "kp1", "kp2"]
+    annotation = Annotation.objects.get()
+    assert annotation.kind == "keypoints"
+    assert sum(annotation.geometry["points"], []) == pytest.approx([50.0, 25.0, 2, 0.0, 0.0, 0, 60.0, 20.0, 1])
+    assert annotation.attributes["bbox"] == pytest.approx([30.0, 15.0, 40.0, 20.0])
+    assert result["splits"]["train"] == 1
+
+
+def test_pose_matches_an_existing_keypoint_label_by_count(project, tmp_path):
+    label = label_create(project=project, name="mouse", keypoint_names=["snout", "tail"])
+    path = write_zip(tmp_path, {
+        "data.yaml": "names: [mouse]\nkpt_shape: [2, 2]\n",
+        "images/m.jpg": jpeg(100, 50),
+        "labels/m.txt": "0 0.5 0.5 0.4 0.4 0.5 0.5 0.6 0.4\n",
+    })
+    dataset_import(project=project, path=path, format="yolo")
+    annotation = Annotation.objects.get()
+    assert annotation.label == label
+    assert sum(annotation.geometry["points"], []) == pytest.approx([50.0, 25.0, 2, 60.0, 20.0, 2])
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("3 0.5 0.5 0.1 0.1", "not one of the 2 classes"),
+        ("0 0.5 0.5 0.1", "Expected 'class cx cy w h'"),
+        ("0 0.5 zero 0.1 0.1", "not a number"),
+        ("0 0.9 0.5 0.4 0.2", "outside the 64x48 image"),
+    ],
+)
+def test_bad_lines_are_refused_with_file_and_line(project, tmp_path, line, message):
+    path = write_zip(tmp_path, {
+        "data.yaml": "names: [cat, dog]\n",
+        "images/a.jpg": jpeg(),
+        "labels/a.txt": f"0 0.5 0.5 0.1 0.1\n{line}\n",
+    })
+    with pytest.raises(ImportRefused) as caught:
+        dataset_import(project=project, path=path, format="yolo")
+    [problem] = caught.value.report.problems
+    assert (problem.file, problem.object) == ("labels/a.txt", "line 2")
+    assert message in problem.message
+    assert project_counts(project) == (0, 0, 0)
+
+
+def test_label_file_without_image_and_malformed_yaml(project, tmp_path):
+    path = write_zip(tmp_path, {"data.yaml": "names: [cat\n", "images/a.jpg": jpeg(), "labels/a.txt": ""})
+    with pytest.raises(ImportRefused, match="not valid YAML"):
+        dataset_import(project=project, path=path, format="yolo")
+    path = write_zip(tmp_path, {
+        "data.yaml": "names: [cat]\n", "images/a.jpg": jpeg(), "labels/a.txt": "", "labels/gone.txt": "0 .5 .5 .1 .1\n",
+    })
+    with pytest.raises(ImportRefused, match="labels/gone.txt: There is no image"):
+        dataset_import(project=project, path=path, format="yolo")
+    assert project_counts(project) == (0, 0, 0)
