@@ -8,7 +8,7 @@ but lacks the capability gets 403.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 
 from .models import Annotation, Image, LabelClass, Membership, Project, Role, Split
@@ -43,19 +43,32 @@ def projects_visible_to(*, user) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user)
 
 
+def _with_role(queryset: QuerySet, *, user, project_field: str) -> QuerySet:
+    """Annotate each row with the user's role in its project, so lookup and check are one query."""
+    role = Membership.objects.filter(project_id=OuterRef(project_field), user_id=user.pk).values("role")[:1]
+    return queryset.annotate(member_role=Subquery(role))
+
+
+def _role_of(user, row) -> str | None:
+    if row is None or not user.is_authenticated:
+        return None
+    return Role.OWNER if user.is_superuser else row.member_role
+
+
 def project_get_for_user(*, user, project_id: int, can: Can = Can.VIEW) -> Project:
     """The project, with ``project.user_role`` set; 404 if invisible, 403 if not allowed."""
-    role = project_role(user=user, project_id=project_id)
-    project = Project.objects.filter(pk=project_id).first() if role else None
-    _check(role if project else None, can)
+    project = _with_role(Project.objects.all(), user=user, project_field="pk").filter(pk=project_id).first()
+    role = _role_of(user, project)
+    _check(role, can)
     project.user_role = role
     return project
 
 
 def image_get_for_user(*, user, image_id: int, can: Can = Can.VIEW) -> Image:
     """The image (with its project), ``image.user_role`` set; 404 / 403 as for projects."""
-    image = Image.objects.select_related("project").filter(pk=image_id).first()
-    role = project_role(user=user, project_id=image.project_id) if image else None
+    images = _with_role(Image.objects.select_related("project"), user=user, project_field="project_id")
+    image = images.filter(pk=image_id).first()
+    role = _role_of(user, image)
     _check(role, can)
     image.user_role = role
     return image
@@ -104,6 +117,19 @@ def images_of_project(
 
 def annotations_of_image(*, image: Image) -> QuerySet[Annotation]:
     return Annotation.objects.filter(image=image).order_by("id")
+
+
+ANNOTATION_FIELDS = ("id", "label_id", "kind", "geometry", "attributes", "source", "score", "created_at", "updated_at")
+
+
+def annotation_dicts_of_image(*, image: Image) -> list[dict]:
+    """The image's annotations as plain dicts in the API's shape.
+
+    Read with ``values()`` instead of model instances and a DRF serializer: the labeling page
+    loads thousands of shapes per image and saves often, and this is several times faster.
+    """
+    rows = Annotation.objects.filter(image=image).order_by("id").values(*ANNOTATION_FIELDS)
+    return [{"label": row.pop("label_id"), **row} for row in rows]
 
 
 def labels_of(*, project: Project) -> QuerySet[LabelClass]:

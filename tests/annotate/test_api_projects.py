@@ -1,5 +1,5 @@
-from annotate.storage import media_path
 from annotate.models import LabelClass, Membership, Project, Role
+from annotate.storage import media_path
 
 
 def test_token_auth_and_project_creation(client, make_user):

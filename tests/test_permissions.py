@@ -1,0 +1,139 @@
+"""Walks every API endpoint in the URL configuration for every kind of user.
+
+New endpoints are picked up automatically: each gets at least the baseline rules (anonymous is
+refused, a non-member sees 404, a viewer may read but not write, the owner may do anything);
+RULES states the exact capability where it is finer than that.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from annotate.permissions import Can, role_allows
+from jobs.services import job_create
+
+PUBLIC, AUTHENTICATED = "public", "authenticated"
+METHODS = ("get", "post", "put", "patch", "delete")
+
+RULES: dict[tuple[str, str], str] = {
+    ("api-token", "post"): PUBLIC,
+    ("api-schema", "get"): PUBLIC,
+    ("api-docs", "get"): PUBLIC,
+    ("project-list-api", "get"): AUTHENTICATED,
+    ("project-list-api", "post"): AUTHENTICATED,
+    ("job-list", "get"): AUTHENTICATED,
+    ("job-detail", "get"): Can.VIEW,
+    ("job-cancel", "post"): Can.MANAGE,  # whoever started it (here the owner) or an owner
+    ("project-detail-api", "get"): Can.VIEW,
+    ("project-detail-api", "patch"): Can.MANAGE,
+    ("project-detail-api", "delete"): Can.MANAGE,
+    ("member-list", "get"): Can.VIEW,
+    ("member-list", "post"): Can.MANAGE,
+    ("member-detail", "patch"): Can.MANAGE,
+    ("member-detail", "delete"): Can.MANAGE,
+    ("label-list", "get"): Can.VIEW,
+    ("label-list", "post"): Can.MANAGE,
+    ("label-detail", "get"): Can.VIEW,
+    ("label-detail", "patch"): Can.MANAGE,
+    ("label-detail", "delete"): Can.MANAGE,
+    ("image-list", "get"): Can.VIEW,
+    ("image-list", "post"): Can.UPLOAD,
+    ("image-zip-upload", "post"): Can.UPLOAD,
+    ("project-split", "post"): Can.MANAGE,
+    ("project-health", "get"): Can.VIEW,
+    ("image-detail", "get"): Can.VIEW,
+    ("image-detail", "patch"): Can.ANNOTATE,
+    ("image-detail", "delete"): Can.MANAGE,
+    ("image-file", "get"): Can.VIEW,
+    ("image-thumbnail", "get"): Can.VIEW,
+    ("image-annotations", "get"): Can.VIEW,
+    ("image-annotations", "put"): Can.ANNOTATE,
+    ("image-review", "post"): Can.REVIEW,
+}
+ROLES = ("viewer", "annotator", "reviewer", "owner")  # checked in this order: destructive owner last
+
+
+def api_endpoints() -> list[tuple[str, str, str]]:
+    found: list[tuple[str, str, str]] = []
+
+    def walk(patterns, prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                route = prefix + str(pattern.pattern)
+                view = getattr(pattern.callback, "cls", None) or getattr(pattern.callback, "view_class", None)
+                if route.startswith("api/") and view is not None:
+                    found.extend((route, pattern.name, m) for m in METHODS if hasattr(view, m))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+ENDPOINTS = api_endpoints()
+
+
+def test_the_walk_finds_the_core_endpoints():
+    names = {name for _, name, _ in ENDPOINTS}
+    assert {"image-annotations", "project-split", "job-cancel", "image-file", "member-detail"} <= names
+
+
+@pytest.fixture
+def objects(users, project, labels, add_images):
+    image = add_images(1)[0]
+    job = job_create(kind="test", created_by=users["owner"], project=project)
+    return {
+        "project_id": project.pk, "image_id": image.pk, "label_id": labels["cat"].pk,
+        "username": "viewer", "job_id": job.pk,
+    }
+
+
+def concrete(route: str, objects: dict) -> str:
+    def fill(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in objects:
+            pytest.fail(f"The permission walk needs an object for <{name}> in {route}: add it to the fixture.")
+        return str(objects[name])
+
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", fill, route)
+
+
+def call(user, method: str, url: str):
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return getattr(client, method)(url, {}, format="json")
+
+
+@pytest.mark.parametrize("route, name, method", ENDPOINTS, ids=[f"{m.upper()} {r}" for r, _, m in ENDPOINTS])
+def test_endpoint_permissions(route, name, method, users, objects):
+    url = concrete(route, objects)
+    rule = RULES.get((name, method))
+    project_scoped = rule not in (PUBLIC, AUTHENTICATED) and ("<" in route)
+
+    anonymous = call(None, method, url).status_code
+    if rule == PUBLIC:
+        assert anonymous not in (401, 403), f"{method} {url} should be public"
+        return
+    assert anonymous in (401, 403), f"anonymous {method} {url} got {anonymous}"
+    if project_scoped:
+        outsider = call(users["outsider"], method, url).status_code
+        assert outsider == 404, f"non-member {method} {url} got {outsider}"
+    for role in ROLES:
+        status = call(users[role], method, url).status_code
+        if rule == AUTHENTICATED:
+            allowed = True
+        elif rule is None:  # baseline for endpoints without an explicit rule
+            allowed = True if role == "owner" else (method == "get" if role == "viewer" else None)
+        else:
+            allowed = role_allows(role, Can(rule))
+        if allowed is None:
+            continue
+        if allowed:
+            assert status not in (401, 403, 404), f"{role} {method} {url} got {status}"
+        else:
+            assert status == 403, f"{role} {method} {url} got {status}, expected 403"
