@@ -1,0 +1,323 @@
+"""Each export format, read back by an independent reader where one exists (pycocotools,
+ElementTree, PyYAML, TensorFlow) and checked value by value."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image as PILImage
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from annotate.geometry import mask_to_rle
+from export import services
+from export.formats import yolo
+from tests.conftest import image_bytes
+from tests.export.conftest import annotate, set_split
+
+
+def _mask(y0: int, y1: int, x0: int, x1: int, height: int = 48, width: int = 64) -> dict:
+    array = np.zeros((height, width), dtype=np.uint8)
+    array[y0:y1, x0:x1] = 1
+    return mask_to_rle(array)
+
+
+FACE = {"points": [[10, 10, 2], [30, 12, 2], [20, 25, 1]]}
+
+
+@pytest.fixture
+def rich(project, labels, add_images, build_version):
+    """Six 64x48 images over three splits with every kind of annotation; returns the version."""
+    images = add_images(6)
+    annotate(images[0], [(labels["cat"], "box", {"x": 4.5, "y": 6.25, "w": 20, "h": 10}),
+                         (labels["dog"], "polygon", {"polygons": [[30, 5, 50, 5, 40, 20], [30, 30, 45, 30, 40, 45]]}),
+                         (labels["face"], "keypoints", FACE)])
+    annotate(images[1], [(labels["cat"], "mask", _mask(10, 20, 8, 24)),
+                         (labels["dog"], "mask", _mask(30, 40, 30, 60), {"iscrowd": 1})])
+    annotate(images[2], [(labels["dog"], "box", {"x": 0, "y": 0, "w": 64, "h": 48}),
+                         (labels["cat"], "polygon", {"polygons": [[1, 1, 20, 1, 20, 20, 1, 20]]})])
+    annotate(images[3], [(labels["cat"], "tag", {})])
+    annotate(images[4], [(labels["face"], "keypoints", {"points": [[5, 5, 2], [0, 0, 0], [60, 40, 2]]}),
+                         (labels["cat"], "box", {"x": 10, "y": 10, "w": 30, "h": 30}, {"difficult": True})])
+    set_split(images[:2], "train")
+    set_split(images[2:4], "val")
+    set_split(images[4:], "test")
+    return build_version(project)
+
+
+def _load_coco(archive, split: str, tmp_path) -> COCO:
+    path = tmp_path / f"{split}.json"
+    path.write_bytes(archive.read(f"annotations/instances_{split}.json"))
+    return COCO(str(path))
+
+
+# --- COCO -----------------------------------------------------------------------------------
+def test_coco_layout_categories_and_values(rich, export_zip, tmp_path):
+    archive = export_zip(rich, "coco")
+    names = set(archive.namelist())
+    assert {"annotations/instances_train.json", "annotations/instances_val.json",
+            "annotations/instances_test.json", "lensforge_version.json"} <= names
+    assert sum(1 for n in names if n.startswith("images/")) == 6
+    train = json.loads(archive.read("annotations/instances_train.json"))
+    assert [(c["id"], c["name"]) for c in train["categories"]] == [(1, "cat"), (2, "dog"), (3, "face")]
+    face = train["categories"][2]
+    assert face["keypoints"] == ["left_eye", "right_eye", "nose"]
+    assert face["skeleton"] == [[1, 2], [2, 3]]  # 1-based
+    assert "keypoints" not in train["categories"][0]
+    for image in train["images"]:
+        assert f"images/train/{image['file_name']}" in names
+    by_kind = {}
+    for ann in train["annotations"]:
+        by_kind.setdefault(ann["category_id"], []).append(ann)
+    box = next(a for a in by_kind[1] if not a["segmentation"])
+    assert box["bbox"] == [4.5, 6.25, 20.0, 10.0] and box["area"] == 200.0
+    polygon = by_kind[2][0]
+    assert polygon["segmentation"] == [[30.0, 5.0, 50.0, 5.0, 40.0, 20.0], [30.0, 30.0, 45.0, 30.0, 40.0, 45.0]]
+    assert polygon["bbox"] == [30.0, 5.0, 20.0, 40.0]
+    crowd = next(a for a in by_kind[2] if isinstance(a["segmentation"], dict))
+    assert crowd["iscrowd"] == 1 and crowd["area"] == 300.0 and crowd["bbox"] == [30.0, 30.0, 30.0, 10.0]
+    keypoints = by_kind[3][0]
+    assert keypoints["keypoints"] == [10.0, 10.0, 2, 30.0, 12.0, 2, 20.0, 25.0, 1]
+    assert keypoints["num_keypoints"] == 3 and keypoints["bbox"] == [10.0, 10.0, 20.0, 15.0]
+    # The tag on the val image has no COCO form; its image is still listed.
+    val = json.loads(archive.read("annotations/instances_val.json"))
+    assert len(val["images"]) == 2 and len(val["annotations"]) == 2
+
+
+def _with_segmentation(gt: COCO) -> COCO:
+    """The same dataset restricted to objects that have a segmentation (polygons and masks)."""
+    subset = COCO()
+    subset.dataset = {**gt.dataset, "annotations": [a for a in gt.dataset["annotations"] if a["segmentation"]]}
+    subset.createIndex()
+    return subset
+
+
+def _ap(gt: COCO, iou_type: str, cat_ids: list[int], sigmas=None) -> float:
+    detections = []
+    for ann in gt.loadAnns(gt.getAnnIds(catIds=cat_ids)):
+        det = {"image_id": ann["image_id"], "category_id": ann["category_id"], "score": 1.0}
+        if iou_type == "bbox":
+            det["bbox"] = ann["bbox"]
+        elif iou_type == "segm":
+            det["segmentation"] = gt.annToRLE(ann)  # results carry masks as RLE
+        else:
+            det["keypoints"], det["bbox"] = ann["keypoints"], ann["bbox"]
+        detections.append(det)
+    evaluator = COCOeval(gt, gt.loadRes(detections), iou_type)
+    evaluator.params.catIds = cat_ids
+    if sigmas is not None:
+        evaluator.params.kpt_oks_sigmas = np.asarray(sigmas)
+    evaluator.evaluate()
+    evaluator.accumulate()
+    evaluator.summarize()
+    return float(evaluator.stats[0])
+
+
+def test_coco_ground_truth_against_itself_gives_ap_1(rich, export_zip, tmp_path):
+    archive = export_zip(rich, "coco", images=False)
+    train, val, test = (_load_coco(archive, split, tmp_path) for split in ("train", "val", "test"))
+    for gt in (train, val, test):
+        assert _ap(gt, "bbox", [1, 2]) == pytest.approx(1.0)
+    # segm over the classes that have polygons / masks in each split (crowd masks are ignored by
+    # COCOeval, the non-crowd ones must match perfectly)
+    assert _ap(_with_segmentation(train), "segm", [1, 2]) == pytest.approx(1.0)
+    assert _ap(_with_segmentation(val), "segm", [1]) == pytest.approx(1.0)
+    assert _ap(train, "keypoints", [3], sigmas=[0.05] * 3) == pytest.approx(1.0)
+    assert _ap(test, "keypoints", [3], sigmas=[0.05] * 3) == pytest.approx(1.0)
+
+
+# --- YOLO -----------------------------------------------------------------------------------
+def _lines(archive, name: str) -> list[list[float]]:
+    text = archive.read(name).decode()
+    return [[float(v) for v in line.split()] for line in text.splitlines() if line.strip()]
+
+
+def test_yolo_pose_layout_data_yaml_and_lines(rich, export_zip):
+    archive = export_zip(rich, "yolo")
+    data = yaml.safe_load(archive.read("data.yaml"))
+    assert data["names"] == {0: "cat", 1: "dog", 2: "face"}
+    assert data["train"] == "images/train" and data["val"] == "images/val" and data["test"] == "images/test"
+    assert data["kpt_shape"] == [3, 3]
+    assert data["flip_idx"] == [1, 0, 2]
+    names = archive.namelist()
+    assert sum(1 for n in names if n.startswith("labels/")) == 6
+    assert sum(1 for n in names if n.startswith("images/")) == 6
+    test_rows = sorted(n for n in names if n.startswith("labels/test/"))
+    lines = [line for n in test_rows for line in _lines(archive, n)]
+    pose = next(line for line in lines if line[0] == 2)
+    # box of the visible points (5,5)-(60,40) on 64x48, then the points normalized
+    assert pose[1:5] == pytest.approx([32.5 / 64, 22.5 / 48, 55 / 64, 35 / 48], abs=1e-6)
+    assert pose[5:] == pytest.approx([5 / 64, 5 / 48, 2, 0, 0, 0, 60 / 64, 40 / 48, 2], abs=1e-6)
+    cat = next(line for line in lines if line[0] == 0)
+    assert cat[1:5] == pytest.approx([25 / 64, 25 / 48, 30 / 64, 30 / 48], abs=1e-6)
+    assert cat[5:] == [0] * 9  # a box of a class without keypoints: points unlabelled
+
+
+def test_yolo_segmentation_polygons_are_normalized(project, labels, add_images, build_version, export_zip):
+    images = add_images(2)
+    annotate(images[0], [(labels["cat"], "polygon", {"polygons": [[0, 0, 64, 0, 32, 48]]}),
+                         (labels["dog"], "box", {"x": 16, "y": 12, "w": 32, "h": 24})])
+    annotate(images[1], [(labels["dog"], "mask", _mask(12, 36, 16, 48))])
+    set_split(images, "train")
+    archive = export_zip(build_version(project), "yolo")
+    data = yaml.safe_load(archive.read("data.yaml"))
+    assert "kpt_shape" not in data and data["train"] == "images/train" and "val" not in data
+    label_files = sorted(n for n in archive.namelist() if n.startswith("labels/train/"))
+    first, second = (_lines(archive, n) for n in label_files)
+    assert first[0] == pytest.approx([0, 0, 0, 1, 0, 0.5, 1])
+    assert first[1] == pytest.approx([1, 0.25, 0.25, 0.75, 0.25, 0.75, 0.75, 0.25, 0.75])
+    mask_line = second[0]
+    assert mask_line[0] == 1
+    xs, ys = np.array(mask_line[1::2]) * 64, np.array(mask_line[2::2]) * 48
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == pytest.approx((16, 47, 12, 35))
+
+
+def test_yolo_detection_lines(project, labels, add_images, build_version, export_zip):
+    (image,) = add_images(1)
+    annotate(image, [(labels["dog"], "box", {"x": 16, "y": 12, "w": 32, "h": 24})])
+    set_split([image], "val")
+    archive = export_zip(build_version(project), "yolo", images=False)
+    assert not any(n.startswith("images/") for n in archive.namelist())
+    (name,) = [n for n in archive.namelist() if n.startswith("labels/val/")]
+    assert _lines(archive, name) == [[1, 0.5, 0.5, 0.5, 0.5]]
+
+
+def test_yolo_multi_part_polygon_becomes_one_outline():
+    parts = [np.array([[0, 0], [2, 0], [2, 2], [0, 2]], float), np.array([[5, 0], [7, 0], [7, 2]], float)]
+    joined = yolo.join_parts(parts)
+    assert len(joined) == 4 + 3 + 2  # both parts, the bridge's two ends repeated
+    for part in parts:
+        for point in part:
+            assert any((point == p).all() for p in joined)
+
+
+def test_flip_index_pairs_left_and_right_names():
+    assert yolo.flip_index(["nose", "left_eye", "right_eye", "leftear", "rightear", "tail"]) == [0, 2, 1, 4, 3, 5]
+    assert yolo.flip_index(["Left_Hand", "Right_Hand"]) == [1, 0]
+
+
+def test_yolo_pose_with_different_keypoint_counts_is_refused(api, users, project, labels, add_images, build_version):
+    from annotate import services as annotate_services
+
+    hand = annotate_services.label_create(project=project, name="hand", keypoint_names=["wrist", "thumb"])
+    (image,) = add_images(1)
+    annotate(image, [(labels["face"], "keypoints", FACE),
+                     (hand, "keypoints", {"points": [[1, 1, 2], [2, 2, 2]]})])
+    version = build_version(project)
+    response = api(users["owner"]).get(f"/api/versions/{version.pk}/export?format=yolo")
+    assert response.status_code == 400
+    assert "same number of keypoints" in response.data["format"][0]
+
+
+# --- VOC ------------------------------------------------------------------------------------
+def test_voc_xml_image_sets_and_object_masks(rich, export_zip):
+    archive = export_zip(rich, "voc")
+    names = set(archive.namelist())
+    assert "labelmap.txt" in names
+    assert archive.read("labelmap.txt").decode().splitlines()[1:3] == ["background:0,0,0::", "cat:255,0,0::"]
+    train = archive.read("ImageSets/Main/train.txt").decode().split()
+    assert len(train) == 2 and len(archive.read("ImageSets/Main/val.txt").decode().split()) == 2
+    assert sum(1 for n in names if n.startswith("JPEGImages/")) == 6
+    first = ElementTree.fromstring(archive.read(f"Annotations/{train[0]}.xml"))
+    assert first.findtext("size/width") == "64" and first.findtext("segmented") == "1"
+    objects = first.findall("object")
+    assert [o.findtext("name") for o in objects] == ["cat", "dog"]  # keypoints have no VOC form
+    box = [int(objects[0].findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")]
+    assert box == [4, 6, 24, 16]  # 4.5, 6.25, 24.5, 16.25 rounded: within half a pixel
+    masks = np.asarray(PILImage.open(io.BytesIO(archive.read(f"SegmentationObject/{train[0]}.png"))))
+    assert set(np.unique(masks)) == {0, 2}  # only the polygon (second object) has pixels
+    classes = np.asarray(PILImage.open(io.BytesIO(archive.read(f"SegmentationClass/{train[0]}.png"))))
+    assert set(np.unique(classes)) == {0, 2}  # dog = 2 in labelmap order, background 0
+    mask_image = ElementTree.fromstring(archive.read(f"Annotations/{train[1]}.xml"))
+    instance = np.asarray(PILImage.open(io.BytesIO(archive.read(f"SegmentationObject/{train[1]}.png"))))
+    assert (instance == 1).sum() == 160 and (instance == 2).sum() == 300
+    assert [o.findtext("name") for o in mask_image.findall("object")] == ["cat", "dog"]
+    test = archive.read("ImageSets/Main/test.txt").decode().split()
+    difficult = ElementTree.fromstring(archive.read(f"Annotations/{test[0]}.xml")).findall("object")
+    assert [o.findtext("difficult") for o in difficult] == ["1"]
+
+
+# --- imagefolder and CSV --------------------------------------------------------------------
+def test_imagefolder_puts_images_in_class_folders(rich, export_zip):
+    archive = export_zip(rich, "imagefolder")
+    listed = list(csv.DictReader(io.StringIO(archive.read("labels.csv").decode())))
+    # val/1: a dog box and a cat polygon, no tag -> unclassified; val/2: tag cat -> val/cat
+    assert [(r["split"], r["class"]) for r in listed] == [("val", "cat")]
+    assert listed[0]["path"] in archive.namelist()
+    unclassified = list(csv.DictReader(io.StringIO(archive.read("unclassified.csv").decode())))
+    assert len(unclassified) == 5
+
+
+def test_csv_has_one_row_per_object(rich, export_zip):
+    archive = export_zip(rich, "csv", images=False)
+    rows = list(csv.DictReader(io.StringIO(archive.read("annotations.csv").decode())))
+    assert len(rows) == rich.annotation_count == 10
+    box = next(r for r in rows if r["kind"] == "box" and r["split"] == "train")
+    assert [float(box[k]) for k in ("xmin", "ymin", "xmax", "ymax")] == [4.5, 6.25, 24.5, 16.25]
+    tag = next(r for r in rows if r["kind"] == "tag")
+    assert tag["xmin"] == "" and tag["label"] == "cat"
+    assert json.loads(next(r for r in rows if r["attributes"] != "{}")["attributes"]) in ({"iscrowd": 1}, {"difficult": True})
+    assert not any(n.startswith("images/") for n in archive.namelist())
+
+
+# --- TFRecord -------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_tfrecord_is_sharded_per_split_and_parses(rich, export_zip, settings, tmp_path):
+    import tensorflow as tf
+
+    settings.EXPORT_TFRECORD_SHARD_IMAGES = 1
+    archive = export_zip(rich, "tfrecord")
+    names = sorted(archive.namelist())
+    assert "train/train.tfrecord-00000-of-00002" in names and "train/train.tfrecord-00001-of-00002" in names
+    assert "item {\n  id: 3\n  name: 'face'\n}" in archive.read("label_map.pbtxt").decode()
+    records = []
+    for name in names:
+        if ".tfrecord-" in name and name.startswith("train/"):
+            path = tmp_path / name.replace("/", "_")
+            path.write_bytes(archive.read(name))
+            records += [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
+    assert len(records) == 2
+    features = records[0].features.feature
+    assert features["image/height"].int64_list.value == [48]
+    assert features["image/format"].bytes_list.value == [b"jpeg"]
+    decoded = tf.io.decode_jpeg(features["image/encoded"].bytes_list.value[0])
+    assert tuple(decoded.shape) == (48, 64, 3)
+    assert list(features["image/object/class/text"].bytes_list.value) == [b"cat", b"dog", b"face"]
+    assert list(features["image/object/class/label"].int64_list.value) == [1, 2, 3]
+    assert features["image/object/bbox/xmin"].float_list.value[0] == pytest.approx(4.5 / 64)
+    assert features["image/object/bbox/ymax"].float_list.value[0] == pytest.approx(16.25 / 48)
+
+
+# --- every format ---------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["coco", "yolo", "voc", "imagefolder", "csv"])
+def test_exports_are_deterministic_and_images_optional(rich, fmt):
+    def archive(images: bool) -> bytes:
+        return b"".join(services.export_chunks(version=rich, fmt=fmt, with_images=images))
+
+    assert archive(True) == archive(True)
+    assert len(archive(False)) < len(archive(True)) or fmt == "imagefolder"
+
+
+def test_images_keep_their_bytes(rich, export_zip):
+    from annotate import storage
+    from export.models import VersionImage
+
+    archive = export_zip(rich, "coco")
+    for row in VersionImage.objects.filter(version=rich):
+        assert archive.read(f"images/{row.split}/{row.file_name}") == storage.media_path(row.file).read_bytes()
+
+
+def test_png_images_keep_their_format(project, labels, build_version, export_zip, users):
+    from annotate.imaging import check_image_bytes
+    from annotate.uploads import _save_checked
+
+    checked = check_image_bytes(image_bytes(32, 32, seed=9, fmt="PNG"))
+    _save_checked(project=project, checked=[("flat.png", checked)], user=users["owner"], source="upload")
+    archive = export_zip(build_version(project), "yolo")
+    assert any(n.endswith("/flat.png") for n in archive.namelist())
