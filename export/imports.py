@@ -11,7 +11,9 @@ The import runs in three passes so that a dataset with problems changes nothing:
 
 Labels are matched by name (a keypoint label must have the same keypoints); images whose content
 is already in the project are not added twice: they get the imported annotations only if they
-have none yet. Splits come from the dataset. With ``clip``, boxes, polygons and keypoints that
+have none yet. Byte-identical files within the dataset (a project stores each content once)
+become one image holding the objects of all of them; the summary lists such pairs. Splits come
+from the dataset. With ``clip``, boxes, polygons and keypoints that
 stick out of the image by at most :data:`CLIP_MAX_FRACTION` of its size are clipped to it (and
 counted) instead of being refused.
 """
@@ -241,6 +243,7 @@ def _check_images(
 ) -> tuple[list[_CheckedImage], dict]:
     checked: dict[str, _CheckedImage] = {}
     stats: Counter = Counter()
+    duplicates: list[dict] = []
     kept_bytes = 0
     total = max(len(dataset.images), 1)
     for index, spec in enumerate(dataset.images):
@@ -274,12 +277,15 @@ def _check_images(
         if same is not None:  # the same picture twice in the dataset: one image, all its objects
             same.objects.extend(objects)
             stats["duplicate_files"] += 1
+            if len(duplicates) < 100:
+                duplicates.append({"file": spec.file, "same_as": same.spec.file})
             continue
         size = len(image.data)
         keep = kept_bytes + size <= KEEP_IMAGE_BYTES
         kept_bytes += size if keep else 0
         checked[image.sha256] = _CheckedImage(spec, image if keep else replace(image, data=b""), keep, size, objects)
-    return list(checked.values()), dict(stats)
+    stats["image_files"] = len(dataset.images)
+    return list(checked.values()), {**stats, "duplicates": duplicates}
 
 
 def _image_bytes(files: DatasetFiles, item: _CheckedImage) -> bytes:
@@ -418,7 +424,9 @@ def dataset_import(
         except ValidationError as exc:  # a label the project gained meanwhile
             raise refuse(" ".join(exc.messages))
     summary["clipped"] = stats.get("clipped", 0)
+    summary["image_files"] = stats["image_files"]
     summary["duplicate_files"] = stats.get("duplicate_files", 0)
+    summary["duplicate_file_pairs"] = stats["duplicates"]
     return summary
 
 
