@@ -149,7 +149,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | str:
         return max(size - length, 0), size - 1
     start = int(first)
     end = int(last) if last else size - 1
-    if end < start:
+    if last and end < start:
         return None
     if start >= size:
         return "unsatisfiable"
