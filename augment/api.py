@@ -1,0 +1,145 @@
+"""The augment REST API: thin views that validate input, call a service or selector, and
+serialize the result. Lookups go through :mod:`augment.selectors` (404 if the project is not
+visible to the user, 403 if the role does not allow the action)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.permissions import Can
+from jobs.serializers import JobSerializer
+from jobs.services import job_create, job_enqueue
+
+from . import selectors, services
+from .profiles import PROFILES, SEVERITIES
+from .recipes import transform_catalog
+from .serializers import (
+    CloneProfileSerializer,
+    CorruptionInputSerializer,
+    PreviewInputSerializer,
+    RecipeInputSerializer,
+    RecipeSerializer,
+)
+from .tasks import corruption_build_task
+
+
+# --- built-in profiles and the transform catalogue -------------------------------------------------
+class ProfileListApi(APIView):
+    """The built-in device profiles: what camera failure each simulates, why its ranges, its recipe."""
+
+    @extend_schema(responses=dict)
+    def get(self, request):
+        return Response([profile.as_dict() for profile in PROFILES.values()])
+
+
+class ProfileDetailApi(APIView):
+    """One profile, with the exact corruption recipe of each severity 1-5."""
+
+    @extend_schema(responses=dict)
+    def get(self, request, slug: str):
+        profile = PROFILES.get(slug)
+        if profile is None:
+            raise Http404("No such profile.")
+        return Response({**profile.as_dict(), "corruptions": {str(s): profile.corruption(s) for s in SEVERITIES}})
+
+
+class TransformListApi(APIView):
+    """Every transform a recipe may use, with its parameters and their defaults."""
+
+    @extend_schema(responses=dict)
+    def get(self, request):
+        return Response(transform_catalog())
+
+
+# --- recipes ------------------------------------------------------------------------------------
+class RecipeListApi(APIView):
+    @extend_schema(responses=RecipeSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = selectors.project_for_user(user=request.user, project_id=project_id)
+        return Response(RecipeSerializer(selectors.recipes_of(project=project), many=True).data)
+
+    @extend_schema(request=RecipeInputSerializer, responses={201: RecipeSerializer})
+    def post(self, request, project_id: int):
+        project = selectors.project_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        data = RecipeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        recipe = services.recipe_create(project=project, created_by=request.user, **data.validated_data)
+        return Response(RecipeSerializer(recipe).data, status=status.HTTP_201_CREATED)
+
+
+class RecipeFromProfileApi(APIView):
+    """Clone a built-in profile into an editable recipe of the project."""
+
+    @extend_schema(request=CloneProfileSerializer, responses={201: RecipeSerializer})
+    def post(self, request, project_id: int):
+        project = selectors.project_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        data = CloneProfileSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        recipe = services.recipe_clone_profile(project=project, created_by=request.user, **data.validated_data)
+        return Response(RecipeSerializer(recipe).data, status=status.HTTP_201_CREATED)
+
+
+class RecipeDetailApi(APIView):
+    @extend_schema(responses=RecipeSerializer)
+    def get(self, request, recipe_id: int):
+        return Response(RecipeSerializer(selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id)).data)
+
+    @extend_schema(request=RecipeInputSerializer, responses=RecipeSerializer)
+    def patch(self, request, recipe_id: int):
+        recipe = selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id, can=Can.MANAGE)
+        data = RecipeInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        recipe = services.recipe_update(recipe=recipe, **data.validated_data)
+        return Response(RecipeSerializer(recipe).data)
+
+    @extend_schema(request=RecipeInputSerializer, responses=RecipeSerializer)
+    def put(self, request, recipe_id: int):
+        recipe = selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id, can=Can.MANAGE)
+        data = RecipeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        recipe = services.recipe_update(recipe=recipe, **data.validated_data)
+        return Response(RecipeSerializer(recipe).data)
+
+    def delete(self, request, recipe_id: int):
+        recipe = selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id, can=Can.MANAGE)
+        services.recipe_delete(recipe=recipe)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RecipePreviewApi(APIView):
+    """``count`` augmented samples of one image with their annotations, deterministic by seed."""
+
+    @extend_schema(request=PreviewInputSerializer, responses=dict)
+    def post(self, request, recipe_id: int):
+        recipe = selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id)
+        data = PreviewInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        image = selectors.image_in_project(project=recipe.project, image_id=params["image"])
+        samples = services.recipe_preview(recipe=recipe, image=image, count=params["count"], seed=params["seed"])
+        return Response({
+            "recipe": recipe.pk, "image": image.pk, "seed": params["seed"],
+            "source": {"width": image.width, "height": image.height}, "samples": samples,
+        })
+
+
+# --- corruption suite ------------------------------------------------------------------------------
+class CorruptionApi(APIView):
+    """Queue a deterministic corruption of a split (profile + severity 1-5); 202 with the job."""
+
+    @extend_schema(request=CorruptionInputSerializer, responses={202: JobSerializer})
+    def post(self, request, project_id: int):
+        project = selectors.project_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        data = CorruptionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        services.corruption_check(profile=params["profile"], severity=params["severity"], split=params["split"])
+        with transaction.atomic():
+            job = job_create(kind="augment.corruption", created_by=request.user, project=project, params=dict(params))
+            job_enqueue(job=job, task=corruption_build_task)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,412 @@
+"""Recipes as data: an albumentations 2.0.8 pipeline stored as JSON, validated strictly, built on demand.
+
+A recipe spec looks like::
+
+    {
+      "transforms": [
+        {"name": "HorizontalFlip", "p": 0.5},
+        {"name": "PoissonGaussianNoise", "params": {"exposure_range": [0.1, 0.4]}, "p": 0.9},
+        {"name": "OneOf", "p": 0.5, "transforms": [
+            {"name": "MotionBlur", "params": {"blur_limit": [3, 9]}},
+            {"name": "Defocus", "params": {"radius": [1, 3]}}
+        ]}
+      ],
+      "flip_pairs": {"face": [["left_eye", "right_eye"]]}
+    }
+
+albumentations itself only *warns* about a parameter it does not know (a 1.x name such as
+``GaussNoise(var_limit=...)``) and then silently uses its defaults, so a recipe would look right
+and do something else. Here every transform name, parameter name and value is checked against the
+transform's real ``__init__`` signature and its pydantic ``InitSchema`` before anything is saved,
+and every problem is reported under the path of the field, e.g.
+``transforms[2].params.var_limit``.
+
+``flip_pairs`` (optional) overrides, per label name, which keypoints trade places when the image
+is mirrored; without it the pairs are derived from the label's keypoint names (``left_*`` /
+``right_*``).
+
+This module does not import Django: the offline engine's worker processes use it directly.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import albumentations as A
+from albumentations.core.transforms_interface import BasicTransform
+from pydantic import ValidationError as PydanticValidationError
+
+from .transforms import CUSTOM_TRANSFORMS
+
+# Transforms a stored recipe may not use: abstract bases, 3D/volume and spectrogram ones, those
+# that need extra inputs we do not pass (reference images read from disk, overlay metadata, a crop
+# box, mosaic partners), arbitrary code (Lambda), and those that change the image's dtype (the
+# pipeline's contract is uint8 RGB in and out).
+EXCLUDED = frozenset(
+    {
+        "BasicTransform", "DualTransform", "ImageOnlyTransform", "Transform3D", "NoOp",
+        "CenterCrop3D", "CoarseDropout3D", "CubicSymmetry", "Pad3D", "PadIfNeeded3D", "RandomCrop3D",
+        "FrequencyMasking", "TimeMasking", "TimeReverse",
+        "FDA", "HistogramMatching", "PixelDistributionAdaptation", "OverlayElements", "TextImage",
+        "RandomCropNearBBox", "Mosaic", "Lambda",
+        "Normalize", "ToFloat", "FromFloat",
+    }
+)
+COMPOSITIONS = {"OneOf": A.OneOf, "SomeOf": A.SomeOf, "Sequential": A.Sequential}
+
+# Parameter names from albumentations 1.x that 2.x dropped or renamed: a hint for the message.
+RENAMED_1X = {
+    "var_limit": "std_range (a fraction of the maximum value, e.g. [0.1, 0.2])",
+    "mean": "mean_range",
+    "quality_lower": "quality_range",
+    "quality_upper": "quality_range",
+    "scale_min": "scale_range",
+    "scale_max": "scale_range",
+    "always_apply": "p=1",
+    "alpha_affine": "a separate Affine transform",
+    "value": "fill",
+    "mask_value": "fill_mask",
+    "cval": "fill",
+    "cval_mask": "fill_mask",
+    "mode": "border_mode",
+    "shift_limit": "Affine(translate_percent=...)",
+    "max_holes": "num_holes_range",
+    "min_holes": "num_holes_range",
+    "max_height": "hole_height_range",
+    "max_width": "hole_width_range",
+    "min_height": "hole_height_range",
+    "min_width": "hole_width_range",
+    "num_shadows_lower": "num_shadows_limit",
+    "num_shadows_upper": "num_shadows_limit",
+    "fog_coef_lower": "fog_coef_range",
+    "fog_coef_upper": "fog_coef_range",
+    "snow_point_lower": "snow_point_range",
+    "snow_point_upper": "snow_point_range",
+    "num_flare_circles_lower": "num_flare_circles_range",
+    "num_flare_circles_upper": "num_flare_circles_range",
+    "blur_value": "blur_limit",
+    "interpolation_down": "interpolation_pair",
+    "interpolation_up": "interpolation_pair",
+    "gauss_sigma": "std_range",
+}
+# Output sizes a recipe may ask for (Resize, crops, pads): larger is a memory bomb, not a recipe.
+SIZE_PARAMS = ("size", "height", "width", "max_size", "min_height", "min_width", "max_size_hw")
+MAX_OUTPUT_SIDE = 8192
+MAX_TRANSFORMS = 64
+MAX_DEPTH = 3
+SPEC_KEYS = {"transforms", "flip_pairs"}
+
+
+class RecipeError(ValueError):
+    """A recipe spec that cannot be used; ``errors`` maps field paths to messages."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+
+
+def _registry() -> dict[str, type[BasicTransform]]:
+    names: dict[str, type[BasicTransform]] = {}
+    for name in dir(A):
+        cls = getattr(A, name)
+        if inspect.isclass(cls) and issubclass(cls, BasicTransform) and name not in EXCLUDED:
+            names[name] = cls
+    names.update(CUSTOM_TRANSFORMS)
+    return names
+
+
+TRANSFORMS: dict[str, type[BasicTransform]] = _registry()
+
+
+def transform_parameters(cls: type[BasicTransform]) -> dict[str, inspect.Parameter]:
+    """The keyword parameters a transform's ``__init__`` really takes (``p`` included)."""
+    params = inspect.signature(cls.__init__).parameters
+    return {
+        name: param for name, param in params.items()
+        if name not in ("self", "strict") and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL)
+    }
+
+
+def _json_value(value: Any) -> Any:
+    """Defaults shown in the API: tuples as lists, anything odd as its repr."""
+    if isinstance(value, tuple | list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def transform_catalog() -> list[dict]:
+    """Every transform a recipe may use, with its parameters and defaults (for the API)."""
+    out = []
+    for name in sorted(TRANSFORMS):
+        params = {}
+        for pname, param in transform_parameters(TRANSFORMS[name]).items():
+            params[pname] = {"required": True} if param.default is param.empty else {"default": _json_value(param.default)}
+        kind = "geometric" if issubclass(TRANSFORMS[name], A.DualTransform) else "pixel"
+        out.append({"name": name, "kind": kind, "custom": name in CUSTOM_TRANSFORMS, "params": params})
+    return out
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _check_probability(value: Any, field: str, errors: dict[str, str]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value <= 1) or math.isnan(value):
+        errors[field] = f"{field}: the probability p must be a number between 0 and 1, got {value!r}."
+
+
+def _check_sizes(params: dict, path: str, errors: dict[str, str]) -> None:
+    for name in SIZE_PARAMS:
+        value = params.get(name)
+        values = value if isinstance(value, list | tuple) else [value]
+        for v in values:
+            if isinstance(v, int | float) and not isinstance(v, bool) and v > MAX_OUTPUT_SIDE:
+                errors[f"{path}.{name}"] = f"{path}.{name}: at most {MAX_OUTPUT_SIDE} pixels, got {v!r}."
+
+
+def _schema_errors(cls: type[BasicTransform], params: dict, path: str) -> dict[str, str]:
+    """Run the transform's pydantic InitSchema on the parameters filled with their defaults."""
+    schema = getattr(cls, "InitSchema", None)
+    if schema is None:
+        return {}
+    full = {name: param.default for name, param in transform_parameters(cls).items() if param.default is not param.empty}
+    full.update(params)
+    accepted = set(schema.model_fields)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            schema(**{k: v for k, v in full.items() if k in accepted}, strict=True)
+    except PydanticValidationError as exc:
+        errors = {}
+        for err in exc.errors():
+            loc = [str(part) for part in err.get("loc", ()) if part != "__root__"]
+            field = f"{path}.{loc[0]}" if loc else path
+            detail = err.get("msg", "invalid value").removeprefix("Value error, ")
+            if loc and len(loc) > 1:
+                detail = f"{'.'.join(loc[1:])}: {detail}"
+            got = f" (got {err['input']!r})" if loc and "input" in err and not isinstance(err["input"], dict) else ""
+            errors.setdefault(field, f"{field}: {detail}{got}")
+        return errors
+    except (ValueError, TypeError, Warning) as exc:
+        return {path: f"{path}: {exc}"}
+    return {}
+
+
+def _check_transform(item: Any, path: str, depth: int, errors: dict[str, str], counter: list[int]) -> None:
+    counter[0] += 1
+    if not isinstance(item, dict):
+        errors[path] = f"{path}: each transform must be an object like {{\"name\": \"HorizontalFlip\", \"p\": 0.5}}."
+        return
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        errors[f"{path}.name"] = f"{path}.name: give the transform's name, e.g. \"GaussNoise\"."
+        return
+    if name in COMPOSITIONS:
+        allowed = {"name", "transforms", "p"} | ({"n", "replace"} if name == "SomeOf" else set())
+        for key in item:
+            if key not in allowed:
+                errors[f"{path}.{key}"] = f"{path}.{key}: {name} takes only {', '.join(sorted(allowed))}."
+        if "p" in item:
+            _check_probability(item["p"], f"{path}.p", errors)
+        children = item.get("transforms")
+        if depth >= MAX_DEPTH:
+            errors[path] = f"{path}: compositions may nest at most {MAX_DEPTH} deep."
+            return
+        if not isinstance(children, list) or not children:
+            errors[f"{path}.transforms"] = f"{path}.transforms: {name} needs a non-empty list of transforms."
+            return
+        if name == "SomeOf":
+            n = item.get("n", 1)
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(children):
+                errors[f"{path}.n"] = f"{path}.n: a whole number from 1 to {len(children)}, got {n!r}."
+            if not isinstance(item.get("replace", False), bool):
+                errors[f"{path}.replace"] = f"{path}.replace: true or false."
+        for i, child in enumerate(children):
+            _check_transform(child, f"{path}.transforms[{i}]", depth + 1, errors, counter)
+        return
+    cls = TRANSFORMS.get(name)
+    if cls is None:
+        if hasattr(A, name):
+            errors[f"{path}.name"] = f"{path}.name: {name} is not available in recipes (it needs inputs or outputs a recipe cannot give)."
+        else:
+            hint = _suggest(name, list(TRANSFORMS) + list(COMPOSITIONS))
+            errors[f"{path}.name"] = f"{path}.name: unknown transform {name!r} (albumentations 2.0.8).{hint}"
+        return
+    for key in item:
+        if key not in ("name", "params", "p"):
+            errors[f"{path}.{key}"] = f"{path}.{key}: unknown key; a transform has name, params and p."
+    params = item.get("params", {})
+    if not isinstance(params, dict):
+        errors[f"{path}.params"] = f"{path}.params: must be an object of parameter names to values."
+        return
+    params = dict(params)
+    if "p" in params and "p" in item:
+        errors[f"{path}.params.p"] = f"{path}.params.p: give p once, next to name (not also in params)."
+    if "p" in item:
+        params["p"] = item["p"]
+    if "p" in params:
+        before = len(errors)
+        _check_probability(params["p"], f"{path}.p" if "p" in item else f"{path}.params.p", errors)
+        if len(errors) > before:
+            return
+    known = transform_parameters(cls)
+    unknown = False
+    for key in params:
+        if key not in known:
+            unknown = True
+            field = f"{path}.params.{key}"
+            if key in RENAMED_1X and key not in known:
+                hint = f" It is an albumentations 1.x name; 2.0.8 uses {RENAMED_1X[key]}."
+            else:
+                hint = _suggest(key, known)
+            errors[field] = (
+                f"{field}: {name} has no parameter {key!r}.{hint} "
+                f"Its parameters: {', '.join(sorted(known))}."
+            )
+    missing = [k for k, param in known.items() if param.default is param.empty and k not in params]
+    for key in missing:
+        errors[f"{path}.params.{key}"] = f"{path}.params.{key}: {name} requires this parameter."
+    if unknown or missing:
+        return
+    _check_sizes(params, f"{path}.params", errors)
+    schema_errors = _schema_errors(cls, params, f"{path}.params")
+    if schema_errors:
+        errors.update(schema_errors)
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _instantiate(cls, params)
+    except Exception as exc:  # the library's own checks beyond the schema
+        errors[f"{path}.params"] = f"{path}.params: {name} rejects these parameters: {exc}"
+
+
+def _check_flip_pairs(value: Any, errors: dict[str, str]) -> None:
+    if not isinstance(value, dict):
+        errors["flip_pairs"] = "flip_pairs: an object of label name to a list of [left, right] keypoint name pairs."
+        return
+    for label, pairs in value.items():
+        field = f"flip_pairs.{label}"
+        if not isinstance(pairs, list):
+            errors[field] = f"{field}: a list of [left, right] keypoint name pairs."
+            continue
+        for i, pair in enumerate(pairs):
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(n, str) and n for n in pair)):
+                errors[f"{field}[{i}]"] = f"{field}[{i}]: a pair of two keypoint names, e.g. [\"left_eye\", \"right_eye\"]."
+            elif pair[0] == pair[1]:
+                errors[f"{field}[{i}]"] = f"{field}[{i}]: a keypoint cannot swap with itself."
+
+
+def validate_spec(spec: Any, *, labels: Mapping[str, list[str]] | None = None) -> dict:
+    """Check a recipe spec; return it unchanged if usable, else raise :class:`RecipeError`.
+
+    ``labels`` (label name -> keypoint names), when given, lets ``flip_pairs`` be checked against
+    the project's real labels and keypoints.
+    """
+    errors: dict[str, str] = {}
+    if not isinstance(spec, dict):
+        raise RecipeError({"spec": "spec: a recipe is an object with a 'transforms' list."})
+    for key in spec:
+        if key not in SPEC_KEYS:
+            errors[key] = f"{key}: unknown key; a recipe has {', '.join(sorted(SPEC_KEYS))}."
+    transforms = spec.get("transforms")
+    if not isinstance(transforms, list):
+        errors["transforms"] = "transforms: a list of transforms (it may be empty)."
+    else:
+        counter = [0]
+        for i, item in enumerate(transforms):
+            _check_transform(item, f"transforms[{i}]", 1, errors, counter)
+        if counter[0] > MAX_TRANSFORMS:
+            errors["transforms"] = f"transforms: at most {MAX_TRANSFORMS} transforms in a recipe, got {counter[0]}."
+    if "flip_pairs" in spec:
+        _check_flip_pairs(spec["flip_pairs"], errors)
+        if labels is not None and isinstance(spec["flip_pairs"], dict):
+            for label, pairs in spec["flip_pairs"].items():
+                if label not in labels:
+                    errors[f"flip_pairs.{label}"] = f"flip_pairs.{label}: the project has no label {label!r}."
+                    continue
+                for i, pair in enumerate(pairs if isinstance(pairs, list) else []):
+                    for name in pair if isinstance(pair, list) else []:
+                        if isinstance(name, str) and name not in labels[label]:
+                            errors[f"flip_pairs.{label}[{i}]"] = (
+                                f"flip_pairs.{label}[{i}]: {label!r} has no keypoint {name!r}."
+                            )
+    if errors:
+        raise RecipeError(errors)
+    try:
+        build_compose(spec)  # the whole pipeline must assemble with our targets
+    except Exception as exc:
+        raise RecipeError({"transforms": f"transforms: the pipeline cannot be assembled: {exc}"})
+    return spec
+
+
+# Warps that are not affine or projective: straight edges bend, so a polygon's vertices no longer
+# describe its outline. Shapes go through them as rasters (see augment.pipeline).
+NONLINEAR = frozenset(
+    {"ElasticTransform", "GridDistortion", "OpticalDistortion", "PiecewiseAffine", "ThinPlateSpline", "GridElasticDeform"}
+)
+
+
+def uses_nonlinear_warp(spec: dict) -> bool:
+    """Whether any transform of the spec (nested ones included) bends straight lines."""
+    def walk(items) -> bool:
+        return any(item["name"] in NONLINEAR or walk(item.get("transforms", [])) for item in items)
+
+    return walk(spec.get("transforms", []))
+
+
+def _build(item: dict) -> BasicTransform:
+    name = item["name"]
+    if name in COMPOSITIONS:
+        children = [_build(child) for child in item["transforms"]]
+        kwargs: dict[str, Any] = {"p": item["p"]} if "p" in item else {}  # else the library's default
+        if name == "SomeOf":
+            kwargs.update(n=item.get("n", 1), replace=item.get("replace", False))
+        return COMPOSITIONS[name](children, **kwargs)
+    params = dict(item.get("params", {}))
+    if "p" in item:
+        params["p"] = item["p"]
+    return _instantiate(TRANSFORMS[name], params)
+
+
+def _instantiate(cls: type[BasicTransform], params: dict) -> BasicTransform:
+    """Create the transform; strict (unknown arguments raise) where the class supports it."""
+    if getattr(cls.__init__, "__name__", "") == "custom_init":  # wrapped by the InitSchema metaclass
+        return cls(**params, strict=True)
+    return cls(**params)
+
+
+def build_compose(spec: dict) -> A.Compose:
+    """An ``A.Compose`` for a validated spec, set up for our annotation targets.
+
+    Keypoints are never removed by the library (we decide visibility ourselves); boxes are passed
+    so bbox-aware crops keep objects in frame. Geometry results are computed in
+    :mod:`augment.pipeline`.
+    """
+    with warnings.catch_warnings():
+        # "Got processor for bboxes, but no transform to process it": a pixel-only recipe is fine.
+        warnings.filterwarnings("ignore", message="Got processor for")
+        return _compose([_build(item) for item in spec.get("transforms", [])])
+
+
+def _compose(transforms: list) -> A.Compose:
+    return A.Compose(
+        transforms,
+        keypoint_params=A.KeypointParams(
+            format="xy", label_fields=["keypoint_ids"], remove_invisible=False, check_each_transform=False
+        ),
+        bbox_params=A.BboxParams(
+            format="coco", label_fields=["bbox_ids"], clip=True, filter_invalid_bboxes=True, check_each_transform=False
+        ),
+        strict=True,
+    )

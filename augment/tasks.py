@@ -1,0 +1,27 @@
+"""Thin Celery wrappers: take the job id, call a service, report progress on the Job."""
+
+from celery import shared_task
+
+from jobs.models import Job
+from jobs.runner import JobError, run_job
+
+from .offline import AugmentError
+from .services import corruption_build
+
+
+@shared_task(name="augment.corruption_build", acks_late=True)
+def corruption_build_task(job_id: int) -> None:
+    """Write a corrupted copy of a project's split (profile + severity) and record the summary."""
+
+    def work(ctx):
+        job = Job.objects.select_related("project").get(pk=job_id)
+        params = job.params
+        try:
+            return corruption_build(
+                project=job.project, profile=params["profile"], severity=params["severity"], split=params["split"],
+                seed=params["seed"], progress=ctx.progress,
+            )
+        except AugmentError as exc:
+            raise JobError(str(exc)) from exc
+
+    run_job(job_id, work)
