@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 export DJANGO_SETTINGS_MODULE ?= config.settings.base
 
-.PHONY: run test venv chromium migrate lint bench-api clean
+.PHONY: run test venv chromium migrate lint bench-api clean datumaro-venv
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
+
+# datumaro (exports are checked with it) needs numpy >= 2: its own virtual environment.
+DATUMARO_VENV ?= .venv-datumaro
+$(DATUMARO_VENV)/.installed: requirements-datumaro.txt
+	@test -x $(DATUMARO_VENV)/bin/python || $(PYTHON) -m venv $(DATUMARO_VENV)
+	$(DATUMARO_VENV)/bin/python -m pip install --quiet -r requirements-datumaro.txt
+	@touch $@
+
+datumaro-venv: $(DATUMARO_VENV)/.installed
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 chromium:
@@ -33,7 +42,7 @@ run: migrate
 lint: venv
 	$(VENV)/bin/ruff check .
 
-test: venv chromium
+test: venv chromium datumaro-venv
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
