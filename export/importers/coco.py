@@ -3,7 +3,8 @@
 One JSON file per split, its split taken from its name (``instances_train2017.json`` → train,
 ``person_keypoints_val2017.json`` → val) or its folder (``valid/_annotations.coco.json``). Each
 COCO object becomes one annotation with its most precise geometry: keypoints for a category
-that has keypoint names (unless none of its points is labelled), else its mask (RLE, ``iscrowd``
+that has keypoint names (unless none of its points is labelled and it has an outline or a box),
+else its mask (RLE, ``iscrowd``
 kept as an attribute), else its polygons (several parts stay one object), else its box. The box of
 a keypoint object is kept in its ``bbox`` attribute. Category ids need not be contiguous; a
 skeleton is 1-based in COCO and stored 0-based.
@@ -138,8 +139,12 @@ def _object(ann: dict, spec: LabelSpec, file: str, where: str, report: ProblemRe
             [keypoints[i], keypoints[i + 1], int(keypoints[i + 2]) if _integral(keypoints[i + 2]) else keypoints[i + 2]]
             for i in range(0, len(keypoints), 3)
         ]
-        if any(p[2] != 0 for p in points):
-            if isinstance(bbox, list) and len(bbox) == 4:
+        segmentation = ann.get("segmentation")
+        has_box = isinstance(bbox, list) and len(bbox) == 4 and all(_positive(v) for v in bbox[2:])
+        # With no labelled point, an object with an outline or a box is that; otherwise it stays
+        # what it is, keypoints none of which is labelled.
+        if any(p[2] != 0 for p in points) or not (segmentation or has_box):
+            if isinstance(bbox, list) and len(bbox) == 4 and has_box:
                 attributes["bbox"] = bbox
             return ObjectSpec(spec.name, "keypoints", {"points": points}, where, attributes)
     segmentation = ann.get("segmentation")
@@ -152,6 +157,10 @@ def _object(ann: dict, spec: LabelSpec, file: str, where: str, report: ProblemRe
         return ObjectSpec(spec.name, "box", dict(zip("xywh", bbox)), where, attributes)
     report.add(file, "The annotation has no usable bbox, segmentation or keypoints.", where)
     return None
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _integral(value) -> bool:

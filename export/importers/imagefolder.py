@@ -24,7 +24,9 @@ def sniff(files: DatasetFiles) -> str | None:
     images = files.images()
     if not any("/" in name for name in images):
         return "There are no images in class folders; an image-folder dataset is <class>/<image> or <split>/<class>/<image>."
-    annotation_files = files.with_suffix(".json", ".xml", ".yaml")
+    # Annotation files say the dataset is in another format; a JSON or CSV at the root (a manifest,
+    # a list of the images) does not.
+    annotation_files = files.with_suffix(".xml", ".yaml", ".yml") + [n for n in files.with_suffix(".json") if "/" in n]
     if annotation_files:
         return (
             f"The dataset holds annotation files ({annotation_files[0]}, ...); an image-folder dataset has "

@@ -1,14 +1,15 @@
 """YOLO reader (Ultralytics layout): detection boxes, segmentation polygons and pose keypoints.
 
 Class names come from ``data.yaml`` (``names`` as a list or an ``{index: name}`` mapping; also
-``kpt_shape`` for pose, and optional ``kpt_names``) or, for older darknet sets, ``classes.txt``.
-An image ``.../images/<split>/x.jpg`` has its labels in ``.../labels/<split>/x.txt`` (the last
+``kpt_shape`` for pose, and optional ``kpt_names``, for all classes or ``{class: [names]}``) or,
+for older darknet sets, ``classes.txt``. An image ``.../images/<split>/x.jpg`` has its labels in ``.../labels/<split>/x.txt`` (the last
 ``images`` folder of the path swapped for ``labels``); the split is the folder name (``train``,
 ``val``/``valid``, ``test``) wherever it sits (``images/train`` or ``train/images``). An image
 without a label file has no objects. Each line is ``class cx cy w h`` (a box), ``class x1 y1 x2
 y2 ...`` (a polygon), or, with ``kpt_shape: [K, D]``, ``class cx cy w h`` followed by K points of D
-values (keypoints, the box kept in the ``bbox`` attribute). Coordinates are fractions of the image
-size and are turned into pixels once the image has been read.
+values (keypoints, the box kept in the ``bbox`` attribute; a pose line with no labelled point
+is its box). Coordinates are fractions of the image size and are turned into pixels once the
+image has been read.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def sniff(files: DatasetFiles) -> str | None:
     return None
 
 
-def _names(files: DatasetFiles, report: ProblemReport) -> tuple[str, list[str] | None, list[int] | None, list]:
+def _names(files: DatasetFiles, report: ProblemReport) -> tuple[str, list[str] | None, list[int] | None, list | dict]:
     """(folder of the description, class names, kpt_shape, keypoint names)."""
     for file in _yaml_files(files):
         data = files.read(file)
@@ -79,10 +80,7 @@ def _names(files: DatasetFiles, report: ProblemReport) -> tuple[str, list[str] |
         ):
             report.add(file, "'kpt_shape' must be [number of keypoints, 2 or 3].")
             return parent(file), None, None, []
-        kpt_names = doc.get("kpt_names") or []
-        if isinstance(kpt_names, dict):  # Ultralytics: {class index: [names]}; one skeleton per dataset here
-            kpt_names = next(iter(kpt_names.values()), [])
-        return parent(file), names, kpt_shape, kpt_names
+        return parent(file), names, kpt_shape, doc.get("kpt_names") or []
     for file in files.by_basename("classes.txt"):
         text = files.read(file).decode("utf-8", errors="replace")
         names = [line.strip() for line in text.splitlines() if line.strip()]
@@ -138,6 +136,8 @@ def _line(tokens: list[str], names: list[str], kpt_shape) -> tuple[ObjectSpec | 
             x, y = values[4 + i * dims], values[5 + i * dims]
             v = values[6 + i * dims] if dims == 3 else (0 if x == 0 and y == 0 else 2)
             points.append([x, y, int(v) if float(v).is_integer() else v])
+        if not any(p[2] for p in points):  # no labelled point: the object is its box
+            return ObjectSpec(name, "box", {"x": cx - w / 2, "y": cy - h / 2, "w": w, "h": h}, "", normalized=True), ""
         attributes = {"bbox": [cx - w / 2, cy - h / 2, w, h]}
         return ObjectSpec(name, "keypoints", {"points": points}, "", attributes, normalized=True), ""
     if len(values) == 4:
@@ -148,21 +148,29 @@ def _line(tokens: list[str], names: list[str], kpt_shape) -> tuple[ObjectSpec | 
     return None, f"Expected 'class cx cy w h' or 'class x1 y1 x2 y2 x3 y3 ...'; got {len(values)} values after the class."
 
 
+def _keypoint_labels(dataset: ParsedDataset, names: list[str], count: int, kpt_names) -> None:
+    """Give keypoint names to the classes that have keypoints.
+
+    ``kpt_names`` may name them per class (``{index: [names]}``) or for all; classes it does not
+    cover get ``kp0``, ``kp1``, ... (matched by count to a project label) if any of their lines has
+    a labelled point. Classes that never do hold plain boxes (their lines were read as boxes).
+    """
+    with_points = {obj.label for image in dataset.images for obj in image.objects if obj.kind == "keypoints"}
+    for index, name in enumerate(names):
+        given = kpt_names.get(index) if isinstance(kpt_names, dict) else kpt_names
+        if isinstance(given, list) and len(given) == count and len(set(map(str, given))) == count:
+            dataset.labels[name] = LabelSpec(name, [str(n) for n in given])
+        elif name in with_points:
+            dataset.labels[name] = LabelSpec(name, [f"kp{i}" for i in range(count)], generated_names=True)
+
+
 def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
     dataset = ParsedDataset(FORMAT)
     root, names, kpt_shape, kpt_names = _names(files, report)
     if names is None:
         return dataset
-    keypoint_names: list[str] = []
-    generated = False
-    if kpt_shape:
-        count = kpt_shape[0]
-        if isinstance(kpt_names, list) and len(kpt_names) == count and len(set(map(str, kpt_names))) == count:
-            keypoint_names = [str(n) for n in kpt_names]
-        else:
-            keypoint_names, generated = [f"kp{i}" for i in range(count)], True
     for name in names:
-        dataset.label(LabelSpec(name, list(keypoint_names), generated_names=generated))
+        dataset.label(LabelSpec(name))
     prefix = f"{root}/" if root else ""
     images = [name for name in files.images() if name.startswith(prefix)]
     used_labels: set[str] = set()
@@ -189,6 +197,8 @@ def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
                 continue
             obj.where = f"line {number}"
             spec.objects.append(obj)
+    if kpt_shape:
+        _keypoint_labels(dataset, names, kpt_shape[0], kpt_names)
     for label_file in files.with_suffix(".txt"):
         if not label_file.startswith(prefix) or label_file in used_labels:
             continue
