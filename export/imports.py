@@ -55,6 +55,9 @@ from .importers.common import (
 # How far (as a fraction of the image's width or height) a box, polygon point or keypoint may
 # stick out of the image and still be clipped to it with ``clip``; anything further is refused.
 CLIP_MAX_FRACTION = 0.1
+# Normalised coordinates (YOLO) are written rounded, typically to 6 decimals, so a box touching the
+# image's edge can end a hair beyond it; up to this much (a fraction of the size) is rounding.
+NORMALIZED_ROUNDING = 1e-4
 # Checked image bytes are kept in memory between checking and storing up to this total; beyond
 # it they are read again from the dataset (and their hash verified) when stored.
 KEEP_IMAGE_BYTES = 256 * 1024 * 1024
@@ -133,18 +136,32 @@ def _finite(*values) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
 
 
+def _unit(value: float) -> float:
+    """A normalised coordinate, with rounding just past the image's edge taken back to the edge."""
+    if -NORMALIZED_ROUNDING <= value < 0:
+        return 0.0
+    if 1 < value <= 1 + NORMALIZED_ROUNDING:
+        return 1.0
+    return value
+
+
 def _to_pixels(kind: str, geometry: dict, width: int, height: int) -> dict:
     """Normalised (0..1) coordinates to pixels; anything malformed is left for validation to report."""
     if kind == "box" and _finite(*(geometry.get(k) for k in "xywh")):
-        return {"x": geometry["x"] * width, "y": geometry["y"] * height, "w": geometry["w"] * width, "h": geometry["h"] * height}
+        x0, y0 = _unit(geometry["x"]), _unit(geometry["y"])
+        x1, y1 = _unit(geometry["x"] + geometry["w"]), _unit(geometry["y"] + geometry["h"])
+        return {"x": x0 * width, "y": y0 * height, "w": (x1 - x0) * width, "h": (y1 - y0) * height}
     if kind == "polygon":
         return {
             "polygons": [
-                [v * (width if i % 2 == 0 else height) for i, v in enumerate(part)] for part in geometry["polygons"]
+                [_unit(v) * (width if i % 2 == 0 else height) for i, v in enumerate(part)]
+                for part in geometry["polygons"]
             ]
         }
     if kind == "keypoints":
-        return {"points": [[x * width, y * height, v] if v else [0.0, 0.0, v] for x, y, v in geometry["points"]]}
+        return {
+            "points": [[_unit(x) * width, _unit(y) * height, v] if v else [0.0, 0.0, v] for x, y, v in geometry["points"]]
+        }
     return geometry
 
 

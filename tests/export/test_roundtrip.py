@@ -32,6 +32,7 @@ def _mask(y0: int, y1: int, x0: int, x1: int) -> dict:
 
 def _roundtrip(version, fmt: str, tmp_path, owner) -> tuple[dict, dict, dict]:
     """(version objects by sha, imported objects by sha, import summary)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{fmt}.zip"
     with open(path, "wb") as fh:
         for chunk in services.export_chunks(version=version, fmt=fmt, with_images=True):
@@ -193,3 +194,73 @@ def test_imagefolder_keeps_classes_and_splits(project, labels, add_images, build
         sha: (split, [o["label"] for o in objects]) for sha, (split, objects) in imported.items()
     }
     assert Annotation.objects.filter(image__project__name="from imagefolder", kind="tag").count() == 4
+
+
+# --- real data ------------------------------------------------------------------------------
+def _export_and_reimport(version, fmt: str, tmp_path, owner) -> tuple[dict, dict]:
+    original, imported, summary = _roundtrip(version, fmt, tmp_path, owner)
+    assert summary["images_created"] == len(original)
+    return original, imported
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_raccoon_voc_exports_to_coco_and_yolo_with_the_same_boxes(project, build_version, tmp_path, users):
+    from tests.conftest import REAL_DATA
+
+    imported = dataset_import(project=project, path=REAL_DATA / "raccoon-voc", format="voc")
+    assert imported["annotations_created"] == 217 and imported["image_files"] == 200
+    version = build_version(project)
+    assert version.annotation_count == 217 and version.image_count == imported["images_created"]
+    for fmt in ("coco", "yolo", "voc"):
+        original, again = _export_and_reimport(version, fmt, tmp_path, users["owner"])
+        assert sum(len(objects) for _, objects in again.values()) == 217, fmt
+        for sha, (split, objects) in original.items():
+            assert again[sha][0] == split
+            _assert_boxes_close(objects, again[sha][1])
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_coco128_survives_coco_to_yolo_seg_to_import_to_coco(project, build_version, tmp_path, users):
+    from tests.conftest import REAL_DATA
+
+    dataset_import(project=project, path=REAL_DATA / "coco128-instances", format="coco")
+    version = build_version(project)
+    original, from_yolo = _export_and_reimport(version, "yolo", tmp_path, users["owner"])
+    # YOLO-seg holds one outline per object: every object comes back, of the same class, as a
+    # polygon whose box is the original's to within a pixel (masks are traced along pixel edges).
+    for sha, (split, objects) in original.items():
+        assert from_yolo[sha][0] == split
+        got = from_yolo[sha][1]
+        assert sorted(o["label"] for o in objects) == sorted(o["label"] for o in got)
+        assert {o["kind"] for o in got} <= {"polygon"}
+    assert sum(len(o) for _, o in from_yolo.values()) == 939
+    # ... and that project exports to COCO again with the same objects per class.
+    copy = Image.objects.filter(project__name="from yolo").first().project
+    version2 = build_version(copy)
+    again, from_coco = _export_and_reimport(version2, "coco", tmp_path / "second", users["owner"])
+    assert sorted(o["label"] for _, objects in from_coco.values() for o in objects) == sorted(
+        o["label"] for _, objects in original.values() for o in objects
+    )
+    for sha, (_, objects) in again.items():
+        assert sorted(repr(o["geometry"]) for o in objects) == sorted(repr(o["geometry"]) for o in from_coco[sha][1])
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_deeplabcut_mouse_keypoints_survive_coco_and_yolo(project, build_version, tmp_path, users):
+    from tests.conftest import REAL_DATA
+
+    dataset_import(project=project, path=REAL_DATA / "dlc-openfield-keypoints", format="coco")
+    version = build_version(project)
+    original, from_coco = _export_and_reimport(version, "coco", tmp_path, users["owner"])
+    for sha, (split, objects) in original.items():
+        assert [o["geometry"] for o in from_coco[sha][1]] == [o["geometry"] for o in objects]
+    original, from_yolo = _export_and_reimport(version, "yolo", tmp_path / "y", users["owner"])
+    label = LabelClass.objects.get(project__name="from yolo")
+    assert label.keypoint_names == ["snout", "leftear", "rightear", "tailbase"]
+    for sha, (_, objects) in original.items():
+        [e], [g] = objects, from_yolo[sha][1]
+        for (ex, ey, ev), (gx, gy, gv) in zip(e["geometry"]["points"], g["geometry"]["points"]):
+            assert gv == ev and abs(gx - ex) < 1e-3 and abs(gy - ey) < 1e-3
