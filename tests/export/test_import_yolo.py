@@ -109,7 +109,9 @@ def test_rounding_just_past_the_edge_is_the_edge_but_more_is_refused(project, tm
         "data.yaml": "names: [cat]\n", "images/a.jpg": jpeg(64, 48), "labels/a.txt": "0 0.75 0.5 0.5000004 1.0000002\n",
     })
     dataset_import(project=project, path=path, format="yolo")
-    assert Annotation.objects.get().geometry == {"x": 32.0, "y": 0.0, "w": 32.0, "h": 48.0}
+    geometry = Annotation.objects.get().geometry
+    assert geometry == pytest.approx({"x": 32.0, "y": 0.0, "w": 32.0, "h": 48.0}, abs=1e-4)
+    assert geometry["x"] + geometry["w"] == 64.0 and geometry["h"] == 48.0
     path = write_zip(tmp_path, {
         "data.yaml": "names: [cat]\n", "images/b.jpg": jpeg(64, 48, seed=5), "labels/b.txt": "0 0.75 0.5 0.51 1.0\n",
     })

@@ -256,6 +256,7 @@ def test_deeplabcut_mouse_keypoints_survive_coco_and_yolo(project, build_version
     version = build_version(project)
     original, from_coco = _export_and_reimport(version, "coco", tmp_path, users["owner"])
     for sha, (split, objects) in original.items():
+        assert from_coco[sha][0] == split
         assert [o["geometry"] for o in from_coco[sha][1]] == [o["geometry"] for o in objects]
     original, from_yolo = _export_and_reimport(version, "yolo", tmp_path / "y", users["owner"])
     label = LabelClass.objects.get(project__name="from yolo")
