@@ -1,0 +1,104 @@
+"""Built-in device profiles: valid, documented, and each profile's strength measurably grows with
+severity (noise standard deviation, JPEG size, distance from the original)."""
+
+import numpy as np
+import pytest
+
+from augment.pipeline import Augmenter, LabelInfo
+from augment.profiles import PROFILES, SEVERITIES, corruption_spec, profile_get
+from augment.recipes import validate_spec
+
+from .helpers import encode_jpeg, flat_image, scene_with_object, smooth_image
+
+REQUIRED = {"phone-daylight", "phone-low-light", "iot-low-res", "dashcam-motion", "indoor-tungsten", "cheap-lens"}
+
+
+def corrupt(slug, severity, image, seed=0):
+    return Augmenter(corruption_spec(slug, severity))(image, [], seed=seed)[0]
+
+
+def test_the_required_profiles_exist_and_are_documented():
+    assert REQUIRED <= set(PROFILES)
+    for profile in PROFILES.values():
+        data = profile.as_dict()
+        assert len(data["simulates"]) > 40 and len(data["rationale"]) > 80
+        assert all(len(values) == 5 for values in data["severity_levels"].values())
+
+
+@pytest.mark.parametrize("slug", sorted(PROFILES))
+def test_profile_recipes_and_every_severity_validate(slug):
+    validate_spec(PROFILES[slug].spec)
+    for severity in SEVERITIES:
+        spec = corruption_spec(slug, severity)
+        validate_spec(spec)
+        assert all(item.get("p") == 1 for item in spec["transforms"])  # corruptions always apply
+
+
+def test_unknown_profile_or_severity():
+    with pytest.raises(KeyError):
+        profile_get("potato-cam")
+    with pytest.raises(ValueError):
+        corruption_spec("phone-low-light", 6)
+
+
+@pytest.mark.parametrize("slug", sorted(PROFILES))
+def test_distance_from_the_original_grows_with_severity(slug):
+    image = smooth_image(192, 144)
+    distance = [float(np.abs(corrupt(slug, s, image).astype(float) - image).mean()) for s in SEVERITIES]
+    assert distance[0] > 0.5
+    assert distance[0] < distance[2] < distance[4], distance
+
+
+def _noise_std(image):
+    """Noise on a flat image: std of the high-pass residual (robust to a brightness change)."""
+    img = image.astype(float).mean(axis=2)
+    return float((img[1:, 1:] - img[:-1, :-1]).std() / np.sqrt(2))
+
+
+@pytest.mark.parametrize("slug", ["phone-low-light", "iot-low-res"])
+def test_noise_std_grows_with_severity(slug):
+    # (ISONoise, used by the daylight and tungsten profiles, scales with the image's own contrast and
+    # adds nothing to a flat frame; their strength is covered by the distance test above.)
+    image = flat_image(110, 192, 144)
+    stds = [np.mean([_noise_std(corrupt(slug, s, image, seed=k)) for k in range(3)]) for s in SEVERITIES]
+    assert stds[0] < stds[2] < stds[4], stds
+
+
+@pytest.mark.parametrize("slug", ["phone-low-light", "iot-low-res", "phone-daylight", "dashcam-motion"])
+def test_jpeg_size_shrinks_with_severity(slug):
+    """Harder compression (and blur) leave less detail: the frame encodes to fewer bytes."""
+    image = smooth_image(192, 144, seed=3)
+    image = np.clip(image.astype(int) + np.random.default_rng(0).integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
+    if slug == "phone-low-light":
+        # Noise adds bytes; compression quality is what must move: compare the compression step alone.
+        sizes = [len(encode_jpeg(Augmenter({"transforms": [corruption_spec(slug, s)["transforms"][1]]})(
+            image, [], seed=0)[0], 100)) for s in SEVERITIES]
+    else:
+        sizes = [len(encode_jpeg(corrupt(slug, s, image), 100)) for s in SEVERITIES]
+    assert sizes[0] > sizes[2] > sizes[4], sizes
+
+
+def test_low_light_darkens_in_linear_light_then_recovers_with_gain():
+    image = flat_image(150, 128, 96)
+    out = corrupt("phone-low-light", 5, image)
+    # Full gain recovery at the corruption settings: brightness roughly kept, noise large.
+    assert abs(float(out.mean()) - 150) < 25
+    assert _noise_std(out) > 10
+
+
+def test_corruption_is_deterministic_by_seed():
+    image = smooth_image(128, 96)
+    for slug in PROFILES:
+        a, b = corrupt(slug, 3, image, seed=5), corrupt(slug, 3, image, seed=5)
+        assert np.array_equal(a, b), slug
+
+
+@pytest.mark.parametrize("slug", sorted(PROFILES))
+def test_profiles_keep_annotations_valid(slug):
+    image, annotations = scene_with_object()
+    labels = {2: LabelInfo("face", ("left_eye", "right_eye", "nose"))}
+    aug = Augmenter(PROFILES[slug].spec, labels=labels)
+    for seed in range(4):
+        out, result = aug(image, annotations, seed=seed)
+        assert len([a for a in result if a["kind"] == "keypoints"]) == 1
+        assert out.dtype == np.uint8 and out.ndim == 3
