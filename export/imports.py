@@ -15,7 +15,8 @@ have none yet. Byte-identical files within the dataset (a project stores each co
 become one image holding the objects of all of them; the summary lists such pairs. Splits come
 from the dataset. With ``clip``, boxes, polygons and keypoints that
 stick out of the image by at most :data:`CLIP_MAX_FRACTION` of its size are clipped to it (and
-counted) instead of being refused.
+counted) instead of being refused. Annotations drawn on the raw pixels of a photo whose EXIF
+orientation turns it a quarter (the dataset gives the raw size) are turned upright with it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from .importers.common import (
     dataset_files_open,
     refuse,
 )
+from .importers.orientation import QUARTER_TURNS, orientation_of, to_upright
 
 # How far (as a fraction of the image's width or height) a box, polygon point or keypoint may
 # stick out of the image and still be clipped to it with ``clip``; anything further is refused.
@@ -266,14 +268,24 @@ def _check_images(
     for index, spec in enumerate(dataset.images):
         ctx.progress(0.05 + 0.75 * index / total, f"Checking {spec.file}" if index % 50 == 0 else None)
         try:
-            image = check_image_bytes(files.read(spec.file))
+            data = files.read(spec.file)
+            image = check_image_bytes(data)
         except (ImageRejected, ArchiveRejected) as exc:
             report.add(spec.file, str(exc))
             continue
         except (OSError, SyntaxError, ValueError) as exc:  # Pillow gives up on some truncated headers
             report.add(spec.file, f"The image is damaged or truncated ({exc}).")
             continue
-        if spec.size and spec.size != (image.width, image.height):
+        objects_in = spec.objects
+        swapped = bool(spec.size) and image.width != image.height and spec.size == (image.height, image.width)
+        if swapped and orientation_of(data) in QUARTER_TURNS:  # drawn on the raw pixels, EXIF ignored
+            orientation, (raw_width, raw_height) = orientation_of(data), spec.size
+            objects_in = [
+                replace(obj, geometry=to_upright(obj.kind, obj.geometry, orientation, raw_width, raw_height))
+                for obj in spec.objects
+            ]
+            stats["turned_upright"] += 1
+        elif spec.size and spec.size != (image.width, image.height):
             report.add(
                 spec.where or spec.file,
                 f"It gives the size of {spec.file} as {spec.size[0]}x{spec.size[1]}, but the image is "
@@ -281,7 +293,7 @@ def _check_images(
             )
             continue
         objects = []
-        for obj in spec.objects:
+        for obj in objects_in:
             label = labels[obj.label]
             try:
                 geometry, attributes, clipped = _object_prepare(obj, label, image.width, image.height, clip)
@@ -441,6 +453,7 @@ def dataset_import(
         except ValidationError as exc:  # a label the project gained meanwhile
             raise refuse(" ".join(exc.messages))
     summary["clipped"] = stats.get("clipped", 0)
+    summary["turned_upright"] = stats.get("turned_upright", 0)
     summary["image_files"] = stats["image_files"]
     summary["duplicate_files"] = stats.get("duplicate_files", 0)
     summary["duplicate_file_pairs"] = stats["duplicates"]

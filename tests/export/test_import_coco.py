@@ -148,3 +148,44 @@ def test_images_in_folder_next_to_json_and_in_split_folders(project, tmp_path):
         members[f"{split}/x.jpg"] = jpeg(seed=seed)
     result = dataset_import(project=project, path=write_zip(tmp_path, members), format="coco")
     assert result["splits"] == {"train": 1, "val": 1, "test": 1, "unassigned": 0}
+
+
+def _jpeg_with_orientation(orientation: int, width: int = 64, height: int = 48) -> bytes:
+    import io
+
+    from PIL import Image as PILImage
+
+    image = PILImage.open(io.BytesIO(jpeg(width, height, seed=orientation + 20)))
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_annotations_on_the_raw_pixels_of_a_turned_photo_are_turned_upright(project, tmp_path):
+    mask = np.zeros((48, 64), dtype=np.uint8)
+    mask[10:18, 5:25] = 1  # the same pixels as the box, on the raw 64x48 image
+    annotations = [
+        coco_box(1, 1, 1, [5, 10, 20, 8]),
+        coco_box(2, 1, 1, [5, 10, 20, 8], segmentation=_uncompressed_rle(mask)),
+    ]
+    # EXIF orientation 6: the camera was turned a quarter clockwise; stored upright it is 48x64.
+    doc = coco_json([coco_image(1, "turned.jpg", width=64, height=48)], annotations, [{"id": 1, "name": "x"}])
+    result = dataset_import(project=project, path=write_zip(tmp_path, {"a.json": doc, "turned.jpg": _jpeg_with_orientation(6)}), format="coco")
+    assert result["turned_upright"] == 1
+    image = Image.objects.get()
+    assert (image.width, image.height) == (48, 64)
+    box = Annotation.objects.get(kind="box")
+    assert box.geometry == {"x": 30.0, "y": 5.0, "w": 8.0, "h": 20.0}
+    upright = rle_to_mask(Annotation.objects.get(kind="mask").geometry)
+    assert upright.shape == (64, 48)
+    ys, xs = np.nonzero(upright)
+    assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (30, 38, 5, 25)  # the box's pixels
+
+
+def test_annotations_on_the_upright_photo_are_kept(project, tmp_path):
+    doc = coco_json([coco_image(1, "turned.jpg", width=48, height=64)], [coco_box(1, 1, 1, [5, 10, 20, 8])], [{"id": 1, "name": "x"}])
+    result = dataset_import(project=project, path=write_zip(tmp_path, {"a.json": doc, "turned.jpg": _jpeg_with_orientation(6)}), format="coco")
+    assert result["turned_upright"] == 0
+    assert Annotation.objects.get().geometry == {"x": 5.0, "y": 10.0, "w": 20.0, "h": 8.0}
