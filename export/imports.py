@@ -63,6 +63,7 @@ NORMALIZED_ROUNDING = 1e-4
 # Checked image bytes are kept in memory between checking and storing up to this total; beyond
 # it they are read again from the dataset (and their hash verified) when stored.
 KEEP_IMAGE_BYTES = 256 * 1024 * 1024
+QUERY_BATCH = 500
 PALETTE = (
     "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
     "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3",
@@ -337,12 +338,15 @@ def _write(
     *, project: Project, files: DatasetFiles, dataset: ParsedDataset, labels: dict[str, LabelSpec],
     items: list[_CheckedImage], user, ctx,
 ) -> dict:
-    existing = {
-        row["sha256"]: row
-        for row in Image.objects.filter(project=project, sha256__in=[i.checked.sha256 for i in items])
-        .annotate(n=Count("annotations"))
-        .values("id", "sha256", "n")
-    }
+    shas = [item.checked.sha256 for item in items]
+    existing = {}
+    for start in range(0, len(shas), QUERY_BATCH):  # bounded IN lists (SQLite caps query parameters)
+        rows = (
+            Image.objects.filter(project=project, sha256__in=shas[start:start + QUERY_BATCH])
+            .annotate(n=Count("annotations"))
+            .values("id", "sha256", "n")
+        )
+        existing.update({row["sha256"]: row for row in rows})
     new_items = [item for item in items if item.checked.sha256 not in existing]
     total = max(len(new_items), 1)
     for index, item in enumerate(new_items):  # files first, outside the transaction: storing is idempotent
@@ -377,12 +381,11 @@ def _write(
             batch_size=500,
         )
         image_ids = {row["sha256"]: row["id"] for row in existing.values()}
-        if images and not all(i.pk for i in images):
-            image_ids.update(
-                Image.objects.filter(project=project, sha256__in=[i.sha256 for i in images]).values_list("sha256", "id")
-            )
-        else:
-            image_ids.update({i.sha256: i.pk for i in images})
+        image_ids.update({i.sha256: i.pk for i in images})
+        missing = [i.sha256 for i in images if not i.pk]  # backends that do not return ids from bulk inserts
+        for start in range(0, len(missing), QUERY_BATCH):
+            batch = missing[start:start + QUERY_BATCH]
+            image_ids.update(Image.objects.filter(project=project, sha256__in=batch).values_list("sha256", "id"))
         annotations, by_kind, touched, skipped = [], Counter(), [], 0
         for item in items:
             row = existing.get(item.checked.sha256)

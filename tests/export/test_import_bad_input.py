@@ -161,3 +161,34 @@ def test_a_folder_is_imported_like_a_zip(project, tmp_path):
     folder = write_folder(tmp_path / "set", coco_dataset())
     result = dataset_import(project=project, path=folder, format="coco")
     assert result["images_created"] == 1 and result["annotations_created"] == 1
+
+
+@pytest.mark.parametrize(
+    "members, format, message",
+    [
+        ({"data.yaml": "", "images/a.jpg": jpeg(), "labels/a.txt": ""}, "yolo", "data.yaml: The file is empty."),
+        ({"data.yaml": "names: [cat, cat]\n", "images/a.jpg": jpeg(), "labels/a.txt": ""}, "yolo",
+         "data.yaml: The class names repeat."),
+        ({"data.yaml": "names: [cat]\nkpt_shape: [3, 4]\n", "images/a.jpg": jpeg(), "labels/a.txt": ""}, "yolo",
+         "'kpt_shape' must be [number of keypoints, 2 or 3]"),
+        ({"Annotations/a.xml": "<annotation><filename>a.jpg</filename></annotation>",
+          "Annotations/b.xml": "<annotation><filename>a.jpg</filename></annotation>", "JPEGImages/a.jpg": jpeg()},
+         "voc", "Annotations/b.xml: The image JPEGImages/a.jpg is also described by Annotations/a.xml."),
+        ({"x.json": coco_json([coco_image(1, "a.jpg")], [], []), "y.json": coco_json([coco_image(1, "a.jpg")], [], []),
+          "a.jpg": jpeg()}, "coco", "y.json, image id 1: The image file a.jpg is listed twice (also in x.json)."),
+        ({"a.json": coco_json([coco_image(1, "a.jpg")], [], [{"id": 1, "name": "p", "keypoints": ["a"],
+                                                              "skeleton": [[1, 5]]}]), "a.jpg": jpeg()},
+         "coco", "category id 1: The skeleton edge [1, 5] does not join two of its 1 keypoints."),
+        ({"a.json": coco_json([coco_image(1, "a.jpg")], [coco_box(1, 1, 1, [1, 1, 2, 2], keypoints=[1, 1])],
+                              [{"id": 1, "name": "p", "keypoints": ["a", "b"]}]), "a.jpg": jpeg()},
+         "coco", "annotation id 1: 'keypoints' must hold 3 x 2 numbers for 'p'; got 2."),
+        ({"a.json": coco_json([coco_image(1, "a.jpg")], [coco_box(1, 1, 1, [1, 1, 2, 2], keypoints=[1, 1, 2, 70, 1, 2])],
+                              [{"id": 1, "name": "p", "keypoints": ["a", "b"]}]), "a.jpg": jpeg()},
+         "coco", "annotation id 1: Keypoint 'b' (70, 1) lies outside the 64x48 image."),
+    ],
+    ids=["empty-yaml", "duplicate-class-names", "bad-kpt-shape", "two-xml-one-image", "image-in-two-json",
+         "bad-skeleton", "wrong-keypoint-count", "keypoint-outside"],
+)
+def test_more_bad_datasets(project, tmp_path, members, format, message):
+    refused = _refused(project, write_zip(tmp_path, members), format=format)
+    assert message in str(refused)
