@@ -41,7 +41,7 @@ import numpy as np
 
 from annotate.geometry import bounding_box, mask_to_rle, rle_to_mask, validate_geometry
 
-from .recipes import build_compose, uses_nonlinear_warp
+from .recipes import build_compose, uses_bbox_aware_crop, uses_nonlinear_warp
 
 MIN_BOX_SIDE = 1.0  # pixels; thinner boxes after clipping are no longer objects
 MIN_POLYGON_AREA = 1.0  # square pixels
@@ -177,6 +177,7 @@ class Augmenter:
         self.flip_pairs = _flip_index_pairs(spec, self.labels)
         # Bending warps move straight edges: then boxes and polygons travel as rasters.
         self.raster_shapes = uses_nonlinear_warp(spec)
+        self.pass_bboxes = uses_bbox_aware_crop(spec)
 
     def __call__(self, image: np.ndarray, annotations: Sequence[dict], *, seed: int) -> tuple[np.ndarray, list[dict]]:
         """Augment ``image`` (H x W x 3 uint8 RGB) and its annotations, deterministically for ``seed``.
@@ -264,9 +265,10 @@ class Augmenter:
             "image": image,
             "keypoints": np.concatenate(plan.points) - 0.5,
             "keypoint_ids": list(range(plan.count)),
-            "bboxes": np.asarray(plan.bboxes, dtype=np.float32).reshape(-1, 4),
-            "bbox_ids": plan.bbox_ids,
         }
+        if self.pass_bboxes:
+            data["bboxes"] = np.asarray(plan.bboxes, dtype=np.float32).reshape(-1, 4)
+            data["bbox_ids"] = plan.bbox_ids
         if plan.masks:
             data["masks"] = plan.masks
         return self.compose(**data)

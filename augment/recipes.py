@@ -357,12 +357,25 @@ NONLINEAR = frozenset(
 )
 
 
-def uses_nonlinear_warp(spec: dict) -> bool:
-    """Whether any transform of the spec (nested ones included) bends straight lines."""
+# Crops that choose their window from the objects' boxes: only they need boxes passed in.
+BBOX_AWARE = frozenset({"BBoxSafeRandomCrop", "RandomSizedBBoxSafeCrop", "AtLeastOneBBoxRandomCrop"})
+
+
+def _uses(spec: dict, names: frozenset) -> bool:
     def walk(items) -> bool:
-        return any(item["name"] in NONLINEAR or walk(item.get("transforms", [])) for item in items)
+        return any(item["name"] in names or walk(item.get("transforms", [])) for item in items)
 
     return walk(spec.get("transforms", []))
+
+
+def uses_nonlinear_warp(spec: dict) -> bool:
+    """Whether any transform of the spec (nested ones included) bends straight lines."""
+    return _uses(spec, NONLINEAR)
+
+
+def uses_bbox_aware_crop(spec: dict) -> bool:
+    """Whether a transform of the spec picks its crop from the objects' boxes."""
+    return _uses(spec, BBOX_AWARE)
 
 
 def _build(item: dict) -> BasicTransform:
@@ -390,23 +403,24 @@ def build_compose(spec: dict) -> A.Compose:
     """An ``A.Compose`` for a validated spec, set up for our annotation targets.
 
     Keypoints are never removed by the library (we decide visibility ourselves); boxes are passed
-    so bbox-aware crops keep objects in frame. Geometry results are computed in
-    :mod:`augment.pipeline`.
+    only when a bbox-aware crop needs them to keep objects in frame (output boxes are computed from
+    transformed corners in :mod:`augment.pipeline`, not taken from the library).
     """
     with warnings.catch_warnings():
-        # "Got processor for bboxes, but no transform to process it": a pixel-only recipe is fine.
+        # "Got processor for ..., but no transform to process it": a pixel-only recipe is fine.
         warnings.filterwarnings("ignore", message="Got processor for")
-        return _compose([_build(item) for item in spec.get("transforms", [])])
+        return _compose([_build(item) for item in spec.get("transforms", [])], with_bboxes=uses_bbox_aware_crop(spec))
 
 
-def _compose(transforms: list) -> A.Compose:
+def _compose(transforms: list, *, with_bboxes: bool) -> A.Compose:
+    bbox_params = A.BboxParams(
+        format="coco", label_fields=["bbox_ids"], clip=True, filter_invalid_bboxes=True, check_each_transform=False
+    )
     return A.Compose(
         transforms,
         keypoint_params=A.KeypointParams(
             format="xy", label_fields=["keypoint_ids"], remove_invisible=False, check_each_transform=False
         ),
-        bbox_params=A.BboxParams(
-            format="coco", label_fields=["bbox_ids"], clip=True, filter_invalid_bboxes=True, check_each_transform=False
-        ),
+        bbox_params=bbox_params if with_bboxes else None,
         strict=True,
     )
