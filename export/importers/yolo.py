@@ -2,9 +2,10 @@
 
 Class names come from ``data.yaml`` (``names`` as a list or an ``{index: name}`` mapping; also
 ``kpt_shape`` for pose, and optional ``kpt_names``, for all classes or ``{class: [names]}``) or,
-for older darknet sets, ``classes.txt``. An image ``.../images/<split>/x.jpg`` has its labels in ``.../labels/<split>/x.txt`` (the last
-``images`` folder of the path swapped for ``labels``); the split is the folder name (``train``,
-``val``/``valid``, ``test``) wherever it sits (``images/train`` or ``train/images``). An image
+for darknet sets, ``classes.txt`` or ``obj.names``. An image ``.../images/<split>/x.jpg`` has its
+labels in ``.../labels/<split>/x.txt`` (the last ``images`` folder swapped for ``labels``); the split is the folder name (``train``,
+``val``/``valid``, ``test``, also ``train2017`` or ``obj_train_data``) wherever it sits
+(``images/train`` or ``train/images``); darknet sets keep ``x.txt`` next to ``x.jpg``. An image
 without a label file has no objects. Each line is ``class cx cy w h`` (a box), ``class x1 y1 x2
 y2 ...`` (a polygon), or, with ``kpt_shape: [K, D]``, ``class cx cy w h`` followed by K points of D
 values (keypoints, the box kept in the ``bbox`` attribute; a pose line with no labelled point
@@ -30,6 +31,7 @@ from .common import (
 )
 
 FORMAT = "yolo"
+CLASS_LISTS = ("classes.txt", "obj.names")
 
 
 def _yaml_files(files: DatasetFiles) -> list[str]:
@@ -38,9 +40,15 @@ def _yaml_files(files: DatasetFiles) -> list[str]:
     return sorted(found, key=lambda n: (n.count("/"), PurePosixPath(n).stem != "data", n))
 
 
+def _class_lists(files: DatasetFiles) -> list[str]:
+    """Darknet-style class lists (one name a line), shallowest first."""
+    found = [name for list_name in CLASS_LISTS for name in files.by_basename(list_name)]
+    return sorted(found, key=lambda n: (n.count("/"), n))
+
+
 def sniff(files: DatasetFiles) -> str | None:
-    if not _yaml_files(files) and not files.by_basename("classes.txt"):
-        return "There is no data.yaml (or classes.txt) naming the classes; a YOLO dataset needs one."
+    if not _yaml_files(files) and not _class_lists(files):
+        return "There is no data.yaml (or classes.txt, obj.names) naming the classes; a YOLO dataset needs one."
     if not files.with_suffix(".txt"):
         return "There are no .txt label files (labels/<split>/<image>.txt); this is not a YOLO dataset."
     return None
@@ -81,14 +89,14 @@ def _names(files: DatasetFiles, report: ProblemReport) -> tuple[str, list[str] |
             report.add(file, "'kpt_shape' must be [number of keypoints, 2 or 3].")
             return parent(file), None, None, []
         return parent(file), names, kpt_shape, doc.get("kpt_names") or []
-    for file in files.by_basename("classes.txt"):
+    for file in _class_lists(files):
         text = files.read(file).decode("utf-8", errors="replace")
         names = [line.strip() for line in text.splitlines() if line.strip()]
         if not names:
             report.add(file, "The file is empty.")
             return parent(file), None, None, []
         return parent(file), names, None, []
-    report.add("", "There is no data.yaml with 'names' (nor classes.txt) naming the classes.")
+    report.add("", "There is no data.yaml with 'names' (nor classes.txt, obj.names) naming the classes.")
     return "", None, None, []
 
 
@@ -105,7 +113,7 @@ def label_path_for(image: str) -> str:
 def _split_of(path: str, root: str) -> str:
     inner = path[len(root) + 1:] if root else path
     for part in PurePosixPath(inner).parts[:-1]:
-        split = split_from_name(part) if part.lower() in {"train", "training", "val", "valid", "validation", "test", "testing"} else None
+        split = split_from_name(part)  # train, val2017, obj_train_data, ...
         if split:
             return split
     return "unassigned"
@@ -202,6 +210,6 @@ def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
     for label_file in files.with_suffix(".txt"):
         if not label_file.startswith(prefix) or label_file in used_labels:
             continue
-        if "labels" in PurePosixPath(label_file).parts and PurePosixPath(label_file).name != "classes.txt":
+        if "labels" in PurePosixPath(label_file).parts and PurePosixPath(label_file).name not in CLASS_LISTS:
             report.add(label_file, "There is no image for this label file (looked for images/<same path>.jpg, .png, ...).")
     return dataset

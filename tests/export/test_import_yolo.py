@@ -117,3 +117,26 @@ def test_rounding_just_past_the_edge_is_the_edge_but_more_is_refused(project, tm
     })
     with pytest.raises(ImportRefused, match="outside the 64x48 image"):
         dataset_import(project=project, path=path, format="yolo")
+
+
+def test_darknet_layout_with_obj_names_and_labels_next_to_images(project, tmp_path):
+    # CVAT's "YOLO 1.1": obj.names, obj.data, obj_train_data/<image> with <image>.txt beside it.
+    path = write_zip(tmp_path, {
+        "obj.names": "cat\ndog\n",
+        "obj.data": "classes = 2\ntrain = data/train.txt\nnames = data/obj.names\n",
+        "train.txt": "data/obj_train_data/a.jpg\n",
+        "obj_train_data/a.jpg": jpeg(seed=1),
+        "obj_train_data/a.txt": "1 0.5 0.5 0.5 0.5\n",
+    })
+    result = dataset_import(project=project, path=path, format="yolo")
+    assert result["splits"]["train"] == 1
+    assert Annotation.objects.get().label.name == "dog"
+
+
+def test_ultralytics_coco128_style_split_folders(project, tmp_path):
+    path = write_zip(tmp_path, {
+        "coco128/data.yaml": "names: {0: person}\n",
+        "coco128/images/train2017/a.jpg": jpeg(seed=1),
+        "coco128/labels/train2017/a.txt": "0 0.5 0.5 0.5 0.5\n",
+    })
+    assert dataset_import(project=project, path=path, format="yolo")["splits"]["train"] == 1
