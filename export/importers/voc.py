@@ -2,7 +2,9 @@
 
 Boxes are read as written (``x = xmin``, ``w = xmax - xmin``), the convention of LabelImg, CVAT
 and datumaro. The image is looked up by the XML's ``<filename>`` next to it, in ``../JPEGImages``
-or ``../images``, or by its unique name anywhere in the dataset. ``ImageSets/Main/<split>.txt``
+or ``../images``, or by its unique name anywhere in the dataset; failing that (a ``<filename>``
+without extension or with another one), by the unique image of the same name without extension
+(the XML's own name when ``<filename>`` is empty). ``ImageSets/Main/<split>.txt``
 (train, val, test; per-class lists like ``cat_train.txt`` are ignored) give the splits. When
 ``SegmentationObject/<id>.png`` exists, object *i* (1-based, in XML order) is the mask of the pixels
 whose palette index is *i*, and the annotation is that mask instead of the box. ``difficult``,
@@ -101,6 +103,9 @@ def _object_masks(files: DatasetFiles, xml: str, stem: str, report: ProblemRepor
 def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
     dataset = ParsedDataset(FORMAT)
     splits = _splits(files)
+    stems: dict[str, list[str]] = {}
+    for image in files.images():
+        stems.setdefault(PurePosixPath(image).stem, []).append(image)
     claimed: dict[str, str] = {}
     found = False
     for xml in files.with_suffix(".xml"):
@@ -115,9 +120,12 @@ def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
         path, why = resolve_image(
             files, filename, folder, f"{parent(folder)}/JPEGImages".lstrip("/"), f"{parent(folder)}/images".lstrip("/")
         )
-        if path is None:
-            report.add(xml, why[0].upper() + why[1:] + ".")
-            continue
+        if path is None:  # VOC's convention: Annotations/<id>.xml describes JPEGImages/<id>.<ext>
+            same_stem = stems.get(PurePosixPath(filename or xml).stem, [])
+            if len(same_stem) != 1:
+                report.add(xml, why[0].upper() + why[1:] + ".")
+                continue
+            path = same_stem[0]
         if path in claimed:
             report.add(xml, f"The image {path} is also described by {claimed[path]}.")
             continue

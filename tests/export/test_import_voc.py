@@ -59,3 +59,11 @@ def test_bad_xml_is_refused_and_changes_nothing(project, tmp_path, xml, message)
     assert caught.value.report.problems[0].file == "Annotations/a.xml"
     assert message in str(caught.value)
     assert project_counts(project) == (0, 0, 0)
+
+
+def test_image_found_by_id_when_filename_has_no_extension(project, tmp_path):
+    path = write_zip(tmp_path, {
+        "Annotations/000001.xml": voc_xml("000001", [("cat", (1, 1, 10, 10))]),
+        "JPEGImages/000001.jpg": jpeg(),
+    })
+    assert dataset_import(project=project, path=path, format="voc")["annotations_created"] == 1
