@@ -25,6 +25,7 @@ from .common import (
     parent,
     resolve_image,
     split_from_name,
+    split_token,
 )
 
 FORMAT = "coco"
@@ -49,6 +50,10 @@ def load_json(files: DatasetFiles, name: str, report: ProblemReport):
     except json.JSONDecodeError as exc:
         report.add(name, f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.")
     return None
+
+
+def _join(*parts: str) -> str:
+    return "/".join(part for part in parts if part)
 
 
 def _is_id(value) -> bool:
@@ -185,6 +190,13 @@ def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
         categories = _categories(doc, file, dataset, report)
         split = _split_of(file)
         folder = parent(file)
+        # Where COCO sets keep images: beside the JSON, in images/ next to or above it, and in a
+        # folder named like the split (images/train2017 for instances_train2017.json).
+        token = split_token(PurePosixPath(file).stem)
+        above = parent(folder)
+        folders = [folder, _join(above, "images"), _join(folder, "images")]
+        if token:
+            folders += [_join(above, "images", token), _join(above, token), _join(folder, token)]
         images: dict = {}
         for index, entry in enumerate(doc["images"]):
             if not isinstance(entry, dict) or not _is_id(entry.get("id")):
@@ -194,9 +206,7 @@ def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
             if entry["id"] in images:
                 report.add(file, f"The image id {entry['id']} is used twice.", where)
                 continue
-            path, why = resolve_image(
-                files, entry.get("file_name") or "", folder, f"{parent(folder)}/images".lstrip("/"), f"{folder}/images"
-            )
+            path, why = resolve_image(files, entry.get("file_name") or "", *folders)
             if path is None:
                 report.add(file, why[0].upper() + why[1:] + ".", where)
                 images[entry["id"]] = None

@@ -29,13 +29,19 @@ SPLIT_NAMES = {
     "val": "val", "valid": "val", "validation": "val",
     "test": "test", "testing": "test",
 }
-_SPLIT_TOKEN = re.compile(r"(?:^|[^a-z])(train|training|val|valid|validation|test|testing)(?:\d*)(?:$|[^a-z])")
+_SPLIT_TOKEN = re.compile(r"(?:^|[^a-z])((train|training|val|valid|validation|test|testing)\d*)(?:$|[^a-z0-9])")
 
 
 def split_from_name(name: str) -> str | None:
     """The split a file or folder name speaks of (``instances_train2017`` → train), if any."""
     match = _SPLIT_TOKEN.search(name.lower())
-    return SPLIT_NAMES[match.group(1)] if match else None
+    return SPLIT_NAMES[match.group(2)] if match else None
+
+
+def split_token(name: str) -> str | None:
+    """The part of a name that gives its split, as written (``instances_train2017`` → train2017)."""
+    match = _SPLIT_TOKEN.search(name.lower())
+    return name[match.start(1):match.end(1)] if match else None
 
 
 def is_image_name(name: str) -> bool:

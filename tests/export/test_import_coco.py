@@ -189,3 +189,16 @@ def test_annotations_on_the_upright_photo_are_kept(project, tmp_path):
     result = dataset_import(project=project, path=write_zip(tmp_path, {"a.json": doc, "turned.jpg": _jpeg_with_orientation(6)}), format="coco")
     assert result["turned_upright"] == 0
     assert Annotation.objects.get().geometry == {"x": 5.0, "y": 10.0, "w": 20.0, "h": 8.0}
+
+
+def test_same_file_names_in_split_folders_are_told_apart(project, tmp_path):
+    members = {}
+    for split, seed in (("train2017", 1), ("val2017", 2)):
+        members[f"annotations/instances_{split}.json"] = coco_json(
+            [coco_image(1, "000001.jpg")], [coco_box(1, 1, 1, [1, 1, 5, 5] if seed == 1 else [2, 2, 8, 8])],
+            [{"id": 1, "name": "thing"}],
+        )
+        members[f"images/{split}/000001.jpg"] = jpeg(seed=seed)
+    result = dataset_import(project=project, path=write_zip(tmp_path, members), format="coco")
+    assert result["splits"]["train"] == 1 and result["splits"]["val"] == 1
+    assert Annotation.objects.get(image__split="val").geometry == {"x": 2.0, "y": 2.0, "w": 8.0, "h": 8.0}
