@@ -49,6 +49,8 @@ def load_json(files: DatasetFiles, name: str, report: ProblemReport):
         report.add(name, "The file is not UTF-8 text.")
     except json.JSONDecodeError as exc:
         report.add(name, f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.")
+    except RecursionError:
+        report.add(name, "The JSON is nested too deeply to be an annotation file.")
     return None
 
 

@@ -32,6 +32,7 @@ from .common import (
 
 FORMAT = "yolo"
 CLASS_LISTS = ("classes.txt", "obj.names")
+YAML_MAX_BYTES = 1024 * 1024
 
 
 def _yaml_files(files: DatasetFiles) -> list[str]:
@@ -60,6 +61,9 @@ def _names(files: DatasetFiles, report: ProblemReport) -> tuple[str, list[str] |
         data = files.read(file)
         if not data.strip():
             report.add(file, "The file is empty.")
+            return parent(file), None, None, []
+        if len(data) > YAML_MAX_BYTES:
+            report.add(file, f"The file is {len(data):,} bytes; a dataset description is at most {YAML_MAX_BYTES:,}.")
             return parent(file), None, None, []
         try:
             doc = yaml.safe_load(data)

@@ -192,3 +192,8 @@ def test_a_folder_is_imported_like_a_zip(project, tmp_path):
 def test_more_bad_datasets(project, tmp_path, members, format, message):
     refused = _refused(project, write_zip(tmp_path, members), format=format)
     assert message in str(refused)
+
+
+def test_deeply_nested_json_is_a_problem_not_a_crash(project, tmp_path):
+    members = {**coco_dataset(), "annotations/deep.json": "[" * 100_000 + "]" * 100_000}
+    assert "nested too deeply" in str(_refused(project, write_zip(tmp_path, members)))
