@@ -75,8 +75,10 @@ class Command(BaseCommand):
             raise CommandError(f"Import failed (job #{job.pk}).\n{job.error}")
         r = job.result
         self.stdout.write(
-            f"Imported into project #{target.pk} {target.name!r} (job #{job.pk}): {r['images_created']} images, "
+            f"Imported into project #{target.pk} {target.name!r} (job #{job.pk}): {r['image_files']} image files, "
+            f"{r['duplicate_files']} of them copies of others; {r['images_created']} images added, "
             f"{r['annotations_created']} annotations {r['annotations_by_kind']}, labels created "
             f"{len(r['labels_created'])}, matched {len(r['labels_matched'])}; splits {r['splits']}; "
-            f"clipped {r['clipped']}; already in the project {r['images_existing']}."
+            f"clipped {r['clipped']}; turned upright {r['turned_upright']}; already in the project "
+            f"{r['images_existing']}."
         )
