@@ -13,9 +13,9 @@ Labels are matched by name (a keypoint label must have the same keypoints); imag
 is already in the project are not added twice: they get the imported annotations only if they
 have none yet. Byte-identical files within the dataset (a project stores each content once)
 become one image holding the objects of all of them; the summary lists such pairs. Splits come
-from the dataset. With ``clip``, boxes, polygons and keypoints that
-stick out of the image by at most :data:`CLIP_MAX_FRACTION` of its size are clipped to it (and
-counted) instead of being refused. Annotations drawn on the raw pixels of a photo whose EXIF
+from the dataset. With ``clip``, boxes, polygons and keypoints that stick out of the image by at
+most :data:`CLIP_MAX_FRACTION` of its size are clipped to it (and counted) instead of being
+refused. Annotations drawn on the raw pixels of a photo whose EXIF
 orientation turns it a quarter (the dataset gives the raw size) are turned upright with it.
 """
 
@@ -470,7 +470,7 @@ IMPORT_JOB_KIND = "export.import_dataset"
 def dataset_import_job_create(
     *, project: Project, path: str | Path, format: str, user=None, clip: bool = False, name: str = "",
     delete_after: bool = False,
-):
+) -> Job:
     """A queued (not yet sent) import job; ``delete_after`` removes ``path`` once the job ends."""
     return job_create(
         kind=IMPORT_JOB_KIND, created_by=user, project=project,
