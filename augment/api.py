@@ -32,7 +32,7 @@ from .tasks import corruption_build_task
 class ProfileListApi(APIView):
     """The built-in device profiles: what camera failure each simulates, why its ranges, its recipe."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=dict, operation_id="augment_profiles_list")
     def get(self, request):
         return Response([profile.as_dict() for profile in PROFILES.values()])
 
@@ -51,7 +51,7 @@ class ProfileDetailApi(APIView):
 class TransformListApi(APIView):
     """Every transform a recipe may use, with its parameters and their defaults."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=dict, operation_id="augment_transforms_list")
     def get(self, request):
         return Response(transform_catalog())
 
@@ -105,6 +105,7 @@ class RecipeDetailApi(APIView):
         recipe = services.recipe_update(recipe=recipe, **data.validated_data)
         return Response(RecipeSerializer(recipe).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, recipe_id: int):
         recipe = selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id, can=Can.MANAGE)
         services.recipe_delete(recipe=recipe)

@@ -1,6 +1,7 @@
 """Thin Celery wrappers: take the job id, call a service, report progress on the Job."""
 
 from celery import shared_task
+from django.conf import settings
 
 from jobs.models import Job
 from jobs.runner import JobError, run_job
@@ -20,6 +21,8 @@ def corruption_build_task(job_id: int) -> None:
             return corruption_build(
                 project=job.project, profile=params["profile"], severity=params["severity"], split=params["split"],
                 seed=params["seed"], progress=ctx.progress,
+                # Worker processes for the pixels; optional setting, one process unless configured.
+                processes=getattr(settings, "AUGMENT_PROCESSES", 1),
             )
         except AugmentError as exc:
             raise JobError(str(exc)) from exc
