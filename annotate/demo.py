@@ -11,6 +11,7 @@ from PIL import ImageDraw
 from . import services
 from .imaging import check_image_bytes
 from .models import Annotation, Project
+from .splits import project_split
 from .uploads import _save_checked
 
 DEMO_NAME = "Demo: shapes"
@@ -62,4 +63,5 @@ def demo_project_create(*, owner, images: int = 12, seed: int = 0) -> Project:
             ],
         )
         services.annotations_replace(image=image, expected_revision=image.revision, items=items, user=owner)
+    project_split(project=project, train=0.7, val=0.15, test=0.15, seed=seed)
     return project
