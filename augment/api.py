@@ -4,8 +4,11 @@ visible to the user, 403 if the role does not allow the action)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from django.db import transaction
-from django.http import Http404
+from django.http import FileResponse, Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -144,3 +147,35 @@ class CorruptionApi(APIView):
             job = job_create(kind="augment.corruption", created_by=request.user, project=project, params=dict(params))
             job_enqueue(job=job, task=corruption_build_task)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _corruption_folder(request, project_id: int, profile: str, severity: int, split: str, seed: int) -> Path:
+    project = selectors.project_for_user(user=request.user, project_id=project_id)
+    if profile not in PROFILES or severity not in SEVERITIES or split not in ("train", "val", "test"):
+        raise Http404("No such corruption setting.")
+    relative = services.corruption_folder(project=project, profile=profile, severity=severity, split=split, seed=seed)
+    folder = Path(settings.MEDIA_ROOT) / relative
+    if not (folder / "manifest.json").is_file():
+        raise Http404("This corruption has not been built; POST to /corruptions first.")
+    return folder
+
+
+class CorruptionManifestApi(APIView):
+    """The manifest of a built corruption: per image its file, size, seed and annotations."""
+
+    @extend_schema(responses=dict)
+    def get(self, request, project_id: int, profile: str, severity: int, split: str, seed: int):
+        folder = _corruption_folder(request, project_id, profile, severity, split, seed)
+        return FileResponse(open(folder / "manifest.json", "rb"), content_type="application/json")
+
+
+class CorruptionImageApi(APIView):
+    """One corrupted image (JPEG), by the id of the image it was made from."""
+
+    @extend_schema(responses={(200, "image/jpeg"): bytes})
+    def get(self, request, project_id: int, profile: str, severity: int, split: str, seed: int, image_id: int):
+        folder = _corruption_folder(request, project_id, profile, severity, split, seed)
+        path = folder / "images" / f"{image_id}.jpg"
+        if not path.is_file():
+            raise Http404("No such image in this corruption.")
+        return FileResponse(open(path, "rb"), content_type="image/jpeg")

@@ -97,6 +97,9 @@ RENAMED_1X = {
 # Output sizes a recipe may ask for (Resize, crops, pads): larger is a memory bomb, not a recipe.
 SIZE_PARAMS = ("size", "height", "width", "max_size", "min_height", "min_width", "max_size_hw")
 MAX_OUTPUT_SIDE = 8192
+# Blur kernels beyond this many pixels are not a camera, only a way to make a job run for hours.
+KERNEL_PARAMS = ("blur_limit", "radius", "sigma_limit", "kernel_size")
+MAX_KERNEL = 255
 MAX_TRANSFORMS = 64
 MAX_DEPTH = 3
 SPEC_KEYS = {"transforms", "flip_pairs"}
@@ -166,12 +169,13 @@ def _check_probability(value: Any, field: str, errors: dict[str, str]) -> None:
 
 
 def _check_sizes(params: dict, path: str, errors: dict[str, str]) -> None:
-    for name in SIZE_PARAMS:
-        value = params.get(name)
-        values = value if isinstance(value, list | tuple) else [value]
-        for v in values:
-            if isinstance(v, int | float) and not isinstance(v, bool) and v > MAX_OUTPUT_SIDE:
-                errors[f"{path}.{name}"] = f"{path}.{name}: at most {MAX_OUTPUT_SIDE} pixels, got {v!r}."
+    for names, limit in ((SIZE_PARAMS, MAX_OUTPUT_SIDE), (KERNEL_PARAMS, MAX_KERNEL)):
+        for name in names:
+            value = params.get(name)
+            values = value if isinstance(value, list | tuple) else [value]
+            for v in values:
+                if isinstance(v, int | float) and not isinstance(v, bool) and v > limit:
+                    errors[f"{path}.{name}"] = f"{path}.{name}: at most {limit} pixels, got {v!r}."
 
 
 def _schema_errors(cls: type[BasicTransform], params: dict, path: str) -> dict[str, str]:

@@ -184,6 +184,7 @@ def corruption_build(
             })
         summary = {
             "folder": relative,
+            "manifest_url": f"/api/projects/{project.pk}/corruptions/{profile}/{severity}/{split}/{seed}/",
             "profile": profile,
             "severity": severity,
             "split": split,

@@ -236,6 +236,16 @@ def test_corruption_job_writes_a_deterministic_corrupted_split(api, users, proje
     assert [m["source_image"] for m in manifest["items"]] == [i.pk for i in images]
     first = (folder / manifest["items"][0]["file"]).read_bytes()
     assert {a["kind"] for a in manifest["items"][0]["annotations"]} == {"box", "polygon", "keypoints"}
+    # Members read the manifest and the images through the API; others get 404.
+    url = result["manifest_url"]
+    assert url == f"/api/projects/{project.pk}/corruptions/iot-low-res/4/test/1/"
+    served = api(users["viewer"]).get(url)
+    assert served.status_code == 200 and json.loads(b"".join(served.streaming_content)) == manifest
+    image_response = api(users["viewer"]).get(f"{url}images/{images[0].pk}")
+    assert image_response.status_code == 200 and b"".join(image_response.streaming_content) == first
+    assert api(users["outsider"]).get(url).status_code == 404
+    assert api(users["viewer"]).get(f"{url}images/999999").status_code == 404
+    assert api(users["viewer"]).get(url.replace("/4/", "/5/")).status_code == 404
     # The same request again gives the same bytes; the project gained no images.
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/api/projects/{project.pk}/corruptions", body, format="json")
