@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -22,7 +22,7 @@ from annotate.models import Image, Project, Split
 
 from . import selectors
 from .models import Recipe
-from .offline import AugmentError, derive_seed, encode_jpeg, read_image, run_engine
+from .offline import AugmentError, augment_items, derive_seed, encode_jpeg, read_image, run_engine
 from .pipeline import Augmenter
 from .profiles import PROFILES, SEVERITIES, corruption_spec, profile_get
 from .recipes import RecipeError, validate_spec
@@ -86,6 +86,30 @@ def recipe_clone_profile(*, project: Project, profile: str, name: str | None = N
     return recipe_create(
         project=project, name=candidate, spec=json.loads(json.dumps(source.spec)),
         description=f"{source.simulates}\n\n{source.rationale}", profile=source.slug, created_by=created_by,
+    )
+
+
+# --- offline: the version build's entry point ----------------------------------------------------------
+def train_images_augment(
+    *,
+    recipe: Recipe,
+    images: Iterable[Image],
+    copies: int,
+    seed: int,
+    processes: int = 1,
+    progress: Callable[[float, str], None] | None = None,
+) -> Iterator[dict]:
+    """Augmented copies of a dataset version's train images, with the recipe recorded on each.
+
+    A thin front to :func:`augment.offline.augment_items` (whose docstring is the contract): it
+    loads the images' annotations and labels in two queries and refuses, before any work, an image
+    that is not in the train split (:class:`augment.offline.AugmentError`). Each output's ``meta``
+    holds ``{"seed", "recipe": {"id", "name", "profile"}, "source_image", "copy", "spec_sha256"}``.
+    """
+    items, labels = selectors.engine_items(images=images)
+    return augment_items(
+        spec=recipe.spec, items=items, copies=copies, seed=seed, processes=processes, progress=progress,
+        labels=labels, recipe={"id": recipe.pk, "name": recipe.name, "profile": recipe.profile},
     )
 
 

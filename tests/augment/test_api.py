@@ -279,3 +279,26 @@ def test_corruption_needs_the_manage_role(api, users, project):
                                         format="json").status_code == 403
     assert api(users["outsider"]).post(f"/api/projects/{project.pk}/corruptions", body,
                                        format="json").status_code == 404
+
+
+# --- the version build's entry point -----------------------------------------------------------------
+def test_train_images_augment_makes_copies_with_the_recipe_recorded(project, labels, add_images):
+    from augment.offline import AugmentError, derive_seed
+    from augment.services import train_images_augment
+
+    images = add_images(3)
+    Image.objects.filter(pk__in=[i.pk for i in images]).update(split="train")
+    annotate_image(images[0], labels)
+    recipe = make_recipe(project, profile="phone-low-light")
+    train = list(Image.objects.filter(project=project, split="train").order_by("id"))
+    out = list(train_images_augment(recipe=recipe, images=train, copies=2, seed=5))
+    assert len(out) == 6
+    assert out[0]["meta"]["recipe"] == {"id": recipe.pk, "name": "r1", "profile": "phone-low-light"}
+    assert out[0]["meta"]["seed"] == derive_seed(5, images[0].pk, 0)
+    assert {a["kind"] for a in out[0]["annotations"]} == {"box", "polygon", "keypoints"}
+    # Validation and test images are never augmented: the whole call is refused.
+    Image.objects.filter(pk=images[2].pk).update(split="val")
+    mixed = list(Image.objects.filter(project=project).order_by("id"))
+    with pytest.raises(AugmentError, match="Only train images"):
+        train_images_augment(recipe=recipe, images=mixed, copies=1, seed=5)
+    assert Image.objects.filter(project=project).count() == 3
