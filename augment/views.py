@@ -1,12 +1,15 @@
-"""HTML pages of the augment app: a recipe's preview grid. Data comes from the same selectors as
+"""HTML pages of the augment app: a project's recipes with the device profiles, and a recipe's
+preview grid. Data comes from the same selectors as
 the API, and the samples from the preview API itself, so the page shows what the API returns."""
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from annotate.selectors import labels_of
+from annotate.permissions import Can, role_allows
+from annotate.selectors import labels_of, project_get_for_user
 
 from . import selectors
+from .profiles import PROFILES
 
 PREVIEW_IMAGE_CHOICES = 200
 
@@ -30,4 +33,16 @@ def recipe_preview_page(request, recipe_id: int):
         "count": request.GET.get("count", "8"),
         "seed": request.GET.get("seed", "0"),
         "labels": labels,
+    })
+
+
+@login_required
+def recipe_list_page(request, project_id: int):
+    """The project's recipes, and the built-in device profiles (documented) to clone from."""
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    return render(request, "augment/recipe_list.html", {
+        "project": project,
+        "recipes": selectors.recipes_of(project=project),
+        "profiles": [profile.as_dict() for profile in PROFILES.values()],
+        "can_manage": role_allows(project.user_role, Can.MANAGE),
     })

@@ -302,3 +302,16 @@ def test_train_images_augment_makes_copies_with_the_recipe_recorded(project, lab
     with pytest.raises(AugmentError, match="Only train images"):
         train_images_augment(recipe=recipe, images=mixed, copies=1, seed=5)
     assert Image.objects.filter(project=project).count() == 3
+
+
+def test_recipe_list_page_shows_recipes_and_documented_profiles(client, users, project):
+    recipe = make_recipe(project, name="night shift", profile="phone-low-light")
+    client.force_login(users["owner"])
+    html = client.get(f"/projects/{project.pk}/recipes/").content.decode()
+    assert "night shift" in html and f"/recipes/{recipe.pk}/preview/" in html
+    assert "Brooks et al. 2019" in html and "clone-cheap-lens" in html
+    client.force_login(users["viewer"])
+    html = client.get(f"/projects/{project.pk}/recipes/").content.decode()
+    assert "night shift" in html and "clone-cheap-lens" not in html  # viewers cannot clone
+    client.force_login(users["outsider"])
+    assert client.get(f"/projects/{project.pk}/recipes/").status_code == 404

@@ -51,3 +51,14 @@ def test_preview_shows_the_api_error(pages, users, project, add_images):
         {"name": "RandomCrop", "params": {"height": 500, "width": 500}, "p": 1}]})
     page = pages.open(users["owner"], f"/recipes/{recipe.pk}/preview/", ready=False)
     expect(page.locator("#preview-status")).to_contain_text("cannot be applied")
+
+
+def test_cloning_a_profile_from_the_recipe_page(pages, users, project):
+    page = pages.open(users["owner"], f"/projects/{project.pk}/recipes/", ready=False)
+    page.get_by_test_id("clone-dashcam-motion").click()
+    expect(page.get_by_test_id("recipe-list")).to_contain_text("Dashcam with motion")
+    recipe = Recipe.objects.get(project=project)
+    assert recipe.profile == "dashcam-motion"
+    page.get_by_role("link", name="Preview").click()
+    page.wait_for_url(f"**/recipes/{recipe.pk}/preview/")
+    assert page.errors == []
