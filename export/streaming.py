@@ -14,6 +14,7 @@ what lets the ETag be computed before the archive exists.
 
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 from collections.abc import Iterator
@@ -23,7 +24,13 @@ from django.http import FileResponse, HttpResponse, HttpResponseNotModified, Str
 
 CHUNK_BYTES = 1024 * 1024
 FIXED_DATE = (2000, 1, 1, 0, 0, 0)
+# Annotation files are mostly digits, which deflate nearly as well at the fastest level.
+COMPRESS_LEVEL = 1
 STORED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tfrecord", ".zip"}
+
+
+class LocalFile(str):
+    """A member's content is this file (a plain path string: cheaper than ``Path`` per image)."""
 
 
 class _Collector:
@@ -62,13 +69,13 @@ class ZipStream:
     """Add members, then iterate the archive's bytes. Members are produced lazily.
 
     Usage: build a generator of ``(name, source)`` pairs, where a source is ``bytes``, a
-    :class:`~pathlib.Path` to a file, or an iterator of ``bytes`` chunks (a member whose content
+    :class:`~pathlib.Path` or :class:`LocalFile` naming a file, or an iterator of ``bytes`` chunks (a member whose content
     is generated as it is written, e.g. a large JSON), and call :meth:`iter_zip`.
     """
 
     def __init__(self) -> None:
         self._sink = _Collector()
-        self._zip = zipfile.ZipFile(self._sink, "w", allowZip64=True)
+        self._zip = zipfile.ZipFile(self._sink, "w", allowZip64=True, compresslevel=COMPRESS_LEVEL)
         self.names: set[str] = set()
 
     def _info(self, name: str) -> zipfile.ZipInfo:
@@ -77,6 +84,8 @@ class ZipStream:
         self.names.add(name)
         info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
         info.compress_type = _compression_for(name)
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            info._compresslevel = COMPRESS_LEVEL  # Python 3.11's name; ZipFile(compresslevel=) skips ZipInfo members
         info.external_attr = 0o644 << 16
         return info
 
@@ -87,8 +96,8 @@ class ZipStream:
             self._zip.writestr(info, bytes(source))
             yield self._sink.take()
             return
-        if isinstance(source, Path):
-            info.file_size = source.stat().st_size
+        if isinstance(source, (Path, LocalFile)):
+            info.file_size = os.stat(source).st_size
             with open(source, "rb") as src, self._zip.open(info, "w") as dst:
                 while chunk := src.read(CHUNK_BYTES):
                     dst.write(chunk)

@@ -108,20 +108,28 @@ def step_select(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[Ver
     """The chosen images with the annotations of the chosen sources, label ids turned into names."""
     yield from items  # items before selection (none today) pass through
     annotations = Annotation.objects.filter(source__in=ctx.params["annotation_sources"]).select_related("label")
-    images = selected_images(project=ctx.version.project, params=ctx.params).prefetch_related(
-        Prefetch("annotations", queryset=annotations.order_by("id"), to_attr="chosen")
-    )
-    for image in images.iterator(chunk_size=FREEZE_BATCH):
-        yield VersionItem(
-            file=image.file, sha256=image.sha256, mime_type=image.mime_type, width=image.width,
-            height=image.height, original_name=image.original_name, source=image.source, split=image.split,
-            image_id=image.pk, meta=dict(image.meta or {}),
-            annotations=[
-                {"label": a.label.name, "kind": a.kind, "geometry": a.geometry, "attributes": a.attributes or {},
-                 "source": a.source}
-                for a in image.chosen
-            ],
+    selected = selected_images(project=ctx.version.project, params=ctx.params)
+    # Page by id, each page read completely: no cursor stays open while later stages write
+    # (on SQLite that makes their writes fail once the job's heartbeat has written).
+    ids = list(selected.values_list("id", flat=True))
+    for start in range(0, len(ids), FREEZE_BATCH):
+        page = Image.objects.filter(pk__in=ids[start:start + FREEZE_BATCH]).order_by("id").prefetch_related(
+            Prefetch("annotations", queryset=annotations.order_by("id"), to_attr="chosen")
         )
+        yield from (_item(image) for image in list(page))
+
+
+def _item(image: Image) -> VersionItem:
+    return VersionItem(
+        file=image.file, sha256=image.sha256, mime_type=image.mime_type, width=image.width,
+        height=image.height, original_name=image.original_name, source=image.source, split=image.split,
+        image_id=image.pk, meta=dict(image.meta or {}),
+        annotations=[
+            {"label": a.label.name, "kind": a.kind, "geometry": a.geometry, "attributes": a.attributes or {},
+             "source": a.source}
+            for a in image.chosen
+        ],
+    )
 
 
 def step_split(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[VersionItem]:

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
+from typing import NamedTuple
 
-from annotate import storage
+from django.conf import settings
+
 from annotate.geometry import bounding_box
 
 from ..models import DatasetVersion, VersionImage
+from ..streaming import LocalFile
 
 ROW_CHUNK = 1000
 Progress = Callable[[float, str | None], None] | None
-ROW_FIELDS = ("index", "file", "sha256", "mime_type", "file_name", "width", "height", "split", "annotations")
+
+
+class Row(NamedTuple):
+    """What writers read of a frozen image (plain tuples: exports touch every row, often twice)."""
+
+    index: int
+    file: str
+    sha256: str
+    mime_type: str
+    file_name: str
+    width: int
+    height: int
+    split: str
+    annotations: list
+
+
+ROW_FIELDS = Row._fields
 
 
 def splits_of(version: DatasetVersion) -> list[str]:
@@ -26,16 +46,30 @@ def kinds_of(version: DatasetVersion) -> set[str]:
     return set((version.counts or {}).get("kinds", {}))
 
 
-def rows(version: DatasetVersion, split: str | None = None) -> Iterator[VersionImage]:
-    """The version's images in index order, streamed from the database in chunks."""
+def rows(version: DatasetVersion, split: str | None = None, *, annotations: bool = True) -> Iterator[Row]:
+    """The version's images in index order, read from the database a page at a time.
+
+    Pages (by index, each query read to its end) rather than one long cursor: a job writes its
+    progress while it reads, and on SQLite a write from a connection whose read is still open
+    fails when another connection (the heartbeat) wrote meanwhile. With ``annotations=False``
+    the (large) annotation JSON is not read and ``row.annotations`` is an empty list.
+    """
     queryset = VersionImage.objects.filter(version=version)
     if split is not None:
         queryset = queryset.filter(split=split)
-    return queryset.only(*ROW_FIELDS).order_by("index").iterator(chunk_size=ROW_CHUNK)
+    fields = ROW_FIELDS if annotations else ROW_FIELDS[:-1]
+    last = -1
+    while True:
+        page = list(queryset.filter(index__gt=last).order_by("index").values_list(*fields)[:ROW_CHUNK])
+        if not page:
+            return
+        for value in page:
+            yield Row(*value) if annotations else Row(*value, [])
+        last = page[-1][0]
 
 
-def image_path(row: VersionImage) -> Path:
-    return storage.media_path(row.file)
+def image_path(row: Row) -> LocalFile:
+    return LocalFile(os.path.join(settings.MEDIA_ROOT, row.file))
 
 
 def stem(row: VersionImage) -> str:

@@ -51,6 +51,6 @@ def members(version: DatasetVersion, *, with_images: bool, progress: common.Prog
     yield "annotations.csv", _rows_text(version, ticker)
     if with_images:
         for split in common.splits_of(version):
-            for row in common.rows(version, split):
+            for row in common.rows(version, split, annotations=False):
                 yield f"images/{split}/{row.file_name}", common.image_path(row)
                 ticker.tick()

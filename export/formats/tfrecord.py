@@ -82,7 +82,7 @@ def example(tf, row, *, with_images: bool, class_ids: dict[str, int]):
         "image/object/class/label": ints(labels),
     }
     if with_images:
-        feature["image/encoded"] = strings([common.image_path(row).read_bytes()])
+        feature["image/encoded"] = strings([Path(common.image_path(row)).read_bytes()])
         feature["image/format"] = strings([FORMATS.get(row.mime_type, b"jpeg")])
     return tf.train.Example(features=tf.train.Features(feature=feature))
 

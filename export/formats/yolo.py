@@ -32,8 +32,6 @@ from annotate.geometry import rle_to_mask
 from ..models import DatasetVersion
 from . import common
 
-DECIMALS = 6
-
 
 def _keypoint_labels(version: DatasetVersion) -> list[dict]:
     return [label for label in version.labels if label.get("keypoint_names")]
@@ -100,7 +98,8 @@ def data_yaml(version: DatasetVersion) -> bytes:
 
 
 def _fmt(values) -> str:
-    return " ".join(f"{min(max(float(v), 0.0), 1.0):.{DECIMALS}f}".rstrip("0").rstrip(".") or "0" for v in values)
+    """Normalized coordinates with 6 decimals (a millionth of the image: far below a pixel)."""
+    return " ".join([f"{v:.6f}" for v in values])
 
 
 def join_parts(parts: list[np.ndarray]) -> np.ndarray:
@@ -143,10 +142,16 @@ def label_lines(annotations: list[dict], *, width: int, height: int, task: str, 
     for annotation in annotations:
         cls = indexes[annotation["label"]]
         kind = annotation["kind"]
+        if task == "segment" and kind == "box":  # its four corners, without numpy for the common case
+            g = annotation["geometry"]
+            x0, y0 = g["x"] / width, g["y"] / height
+            x1, y1 = min((g["x"] + g["w"]) / width, 1.0), min((g["y"] + g["h"]) / height, 1.0)
+            lines.append(f"{cls} {x0:.6f} {y0:.6f} {x1:.6f} {y0:.6f} {x1:.6f} {y1:.6f} {x0:.6f} {y1:.6f}")
+            continue
         if task == "segment":
             points = outline(annotation)
             if points is not None:
-                lines.append(f"{cls} " + _fmt((points / scale).ravel()))
+                lines.append(f"{cls} " + _fmt(np.clip(points / scale, 0.0, 1.0).ravel().tolist()))
             continue
         if kind == "tag":
             continue
@@ -159,13 +164,10 @@ def label_lines(annotations: list[dict], *, width: int, height: int, task: str, 
         line = f"{cls} " + _fmt([(x + w / 2) / width, (y + h / 2) / height, w / width, h / height])
         if task == "pose":
             if kind == "keypoints":
-                values = []
+                parts = []
                 for px, py, v in annotation["geometry"]["points"]:
-                    values += [px / width, py / height] if v else [0.0, 0.0]
-                    values.append(int(v))
-                line += " " + " ".join(
-                    str(v) if isinstance(v, int) else _fmt([v]) for v in values
-                )
+                    parts.append(f"{px / width:.6f} {py / height:.6f} {int(v)}" if v else "0 0 0")
+                line += " " + " ".join(parts)
             else:
                 line += " " + " ".join(["0 0 0"] * keypoint_count)
         lines.append(line)
