@@ -136,7 +136,7 @@ class RecipePreviewApi(APIView):
 class CorruptionApi(APIView):
     """Queue a deterministic corruption of a split (profile + severity 1-5); 202 with the job."""
 
-    @extend_schema(request=CorruptionInputSerializer, responses={202: JobSerializer})
+    @extend_schema(request=CorruptionInputSerializer, responses={202: JobSerializer, 409: dict})
     def post(self, request, project_id: int):
         project = selectors.project_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = CorruptionInputSerializer(data=request.data)
@@ -144,6 +144,12 @@ class CorruptionApi(APIView):
         params = data.validated_data
         services.corruption_check(profile=params["profile"], severity=params["severity"], split=params["split"])
         with transaction.atomic():
+            running = selectors.corruption_job_in_progress(project=project, params=dict(params))
+            if running is not None:
+                return Response(
+                    {"detail": "The same corruption is already being built; follow that job.", "job": running.pk},
+                    status=status.HTTP_409_CONFLICT,
+                )
             job = job_create(kind="augment.corruption", created_by=request.user, project=project, params=dict(params))
             job_enqueue(job=job, task=corruption_build_task)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

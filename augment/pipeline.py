@@ -186,8 +186,12 @@ class Augmenter:
         ``attributes``...) are passed through. Returns the new image and the annotations that
         survive, in the input order, with geometry in pixels of the new image and a ``bbox``.
         """
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[..., 0]
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"Expected an H x W x 3 uint8 RGB image, got {image.dtype} {image.shape}.")
         height, width = image.shape[:2]
         plan = _Plan()
         # A small right-handed triangle at the centre: after the transform, the sign of its
@@ -247,12 +251,13 @@ class Augmenter:
             if mask.shape != (height, width):
                 raise ValueError(f"annotation {i}: the mask is {mask.shape[1]}x{mask.shape[0]}, the image {width}x{height}.")
             plan.mask_slot[i] = plan.add_mask(mask)
-            ys, xs = np.nonzero(mask)
+            ys, xs = np.nonzero(mask) if self.pass_bboxes else ((), ())
             if len(xs):
                 self._add_bbox(plan, i, xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min(), width, height)
 
-    @staticmethod
-    def _add_bbox(plan: _Plan, i: int, x, y, w, h, width: int, height: int) -> None:
+    def _add_bbox(self, plan: _Plan, i: int, x, y, w, h, width: int, height: int) -> None:
+        if not self.pass_bboxes:
+            return
         x0, y0 = max(float(x), 0.0), max(float(y), 0.0)
         x1, y1 = min(float(x) + float(w), width), min(float(y) + float(h), height)
         if x1 - x0 > 0 and y1 - y0 > 0:

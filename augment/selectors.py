@@ -11,6 +11,7 @@ from django.http import Http404
 from annotate.models import Annotation, Image, LabelClass, Project
 from annotate.permissions import Can
 from annotate.selectors import project_get_for_user
+from jobs.models import Job
 
 from .models import Recipe
 from .pipeline import LabelInfo
@@ -86,3 +87,11 @@ def image_in_project(*, project: Project, image_id) -> Image:
     if image is None:
         raise Http404("No such image in this project.")
     return image
+
+
+def corruption_job_in_progress(*, project: Project, params: dict) -> Job | None:
+    """A queued or running corruption job of the project with exactly these parameters."""
+    candidates = Job.objects.filter(
+        project=project, kind="augment.corruption", status__in=[Job.Status.QUEUED, Job.Status.RUNNING]
+    )
+    return next((job for job in candidates if job.params == params), None)

@@ -315,3 +315,13 @@ def test_recipe_list_page_shows_recipes_and_documented_profiles(client, users, p
     assert "night shift" in html and "clone-cheap-lens" not in html  # viewers cannot clone
     client.force_login(users["outsider"])
     assert client.get(f"/projects/{project.pk}/recipes/").status_code == 404
+
+
+def test_the_same_corruption_twice_at_once_is_a_409(api, users, project):
+    body = {"profile": "cheap-lens", "severity": 2, "split": "test", "seed": 0}
+    first = api(users["owner"]).post(f"/api/projects/{project.pk}/corruptions", body, format="json")
+    assert first.status_code == 202  # queued: the task is only sent on commit, not here
+    second = api(users["owner"]).post(f"/api/projects/{project.pk}/corruptions", body, format="json")
+    assert second.status_code == 409 and second.json()["job"] == first.json()["id"]
+    other = api(users["owner"]).post(f"/api/projects/{project.pk}/corruptions", {**body, "severity": 3}, format="json")
+    assert other.status_code == 202
