@@ -51,6 +51,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -62,6 +63,7 @@ from .recipes import RecipeError, validate_spec
 
 TRAIN = "train"
 DEFAULT_QUALITY = 95
+WINDOW_PER_PROCESS = 4  # items in flight per worker process: enough to keep it busy, bounded memory
 
 
 class AugmentError(ValueError):
@@ -204,8 +206,27 @@ def _generate(spec, items, copies, seed, processes, progress, infos, recipe, qua
         return
     ctx = _context()
     with ctx.Pool(processes, initializer=_worker_init, initargs=(spec, infos, recipe, quality)) as pool:
-        results = pool.imap(_worker_run, [(item, seed, copies) for item in items], chunksize=1)
-        yield from _report(results, total, progress)
+        yield from _report(_bounded(pool, items, seed, copies, window=processes * WINDOW_PER_PROCESS), total, progress)
+
+
+def _bounded(pool, items: Sequence[dict], seed: int, copies: int, *, window: int) -> Iterator[list[dict]]:
+    """Results in input order with at most ``window`` items in flight.
+
+    ``Pool.imap`` would run ahead of a slow consumer (one writing files and rows) and hold every
+    finished image in memory; here a new item is sent only when one has been taken.
+    """
+    pending: deque = deque()
+    upcoming = iter(items)
+    for item in upcoming:
+        pending.append(pool.apply_async(_worker_run, ((item, seed, copies),)))
+        if len(pending) >= window:
+            break
+    while pending:
+        outputs = pending.popleft().get()
+        following = next(upcoming, None)
+        if following is not None:
+            pending.append(pool.apply_async(_worker_run, ((following, seed, copies),)))
+        yield outputs
 
 
 def _report(results, total: int, progress) -> Iterator[dict]:
