@@ -188,7 +188,11 @@ class App {
     el.addEventListener("pointerdown", (e) => {
       el.focus({ preventScroll: true });
       if (e.button === 2) return;
-      el.setPointerCapture(e.pointerId);
+      try {
+        el.setPointerCapture(e.pointerId);
+      } catch {
+        // synthetic events (tests, benchmarks) have no capturable pointer
+      }
       const [x, y] = this.stage.toImage(e.clientX, e.clientY);
       if (e.button === 1 || this.spaceDown || this.editor.readOnly || !this.tool.down(x, y, e)) {
         this.pan = { x: e.clientX, y: e.clientY };
@@ -309,7 +313,7 @@ class App {
 
   zoomCentre(factor) {
     const r = this.stage.element.getBoundingClientRect();
-    this.stage.zoomAt(factor, r.left + r.width / 2, r.top + r.height / 2);
+    this.stage.zoomAt(factor, r.left + this.stage.w / 2, r.top + this.stage.h / 2);
   }
 
   // --- flow: navigation, status, split, review --------------------------------------------------

@@ -98,7 +98,8 @@ export class Panel {
     const li = uid == null ? null : this.objectList.querySelector(`li[data-uid="${uid}"]`);
     if (li) {
       li.classList.add("selected");
-      li.scrollIntoView({ block: "nearest" });
+      // scrolling needs a layout of the list: do it after the stage has been drawn
+      requestAnimationFrame(() => li.scrollIntoView({ block: "nearest" }));
     }
   }
 

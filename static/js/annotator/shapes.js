@@ -12,7 +12,7 @@ const clamp = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
 
 export function fromAnnotation(a, width, height) {
   const shape = {
-    uid: newUid(), label: a.label, kind: a.kind, geometry: structuredClone(a.geometry || {}),
+    uid: newUid(), label: a.label, kind: a.kind, geometry: a.kind === "mask" ? {} : structuredClone(a.geometry || {}),
     attributes: structuredClone(a.attributes || {}), source: a.source || "manual",
     score: a.score ?? null, hidden: false, locked: false,
   };
@@ -60,9 +60,30 @@ export function maskBBox(data, width, height) {
   return x1 < 0 ? null : [x0, y0, x1 + 1, y1 + 1];
 }
 
+/** A deep copy of geometry, written out per kind: history snapshots copy thousands at a time. */
+export function copyGeometry(kind, g) {
+  switch (kind) {
+    case "box":
+      return { x: g.x, y: g.y, w: g.w, h: g.h };
+    case "polygon":
+      return { polygons: g.polygons.map((part) => part.slice()) };
+    case "keypoints":
+      return { points: g.points.map((p) => p.slice()) };
+    case "mask":
+      return {}; // the pixels live in shape.mask
+    default:
+      return structuredClone(g);
+  }
+}
+
+const copyAttributes = (a) => {
+  for (const _ in a) return structuredClone(a);
+  return {};
+};
+
 /** Copy for history and clipboard: geometry deep-copied, mask pixels shared (copy on write). */
 export function cloneShape(shape, { newId = false } = {}) {
-  const copy = { ...shape, geometry: structuredClone(shape.geometry), attributes: structuredClone(shape.attributes) };
+  const copy = { ...shape, geometry: copyGeometry(shape.kind, shape.geometry), attributes: copyAttributes(shape.attributes) };
   if (newId) copy.uid = newUid();
   return copy;
 }

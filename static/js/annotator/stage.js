@@ -24,6 +24,8 @@ export class Stage {
   resize() {
     const dpr = window.devicePixelRatio || 1;
     const w = this.element.clientWidth, h = this.element.clientHeight;
+    this.w = w; // cached: reading layout on every frame would force it to be recomputed
+    this.h = h;
     this.canvas.width = Math.max(1, Math.round(w * dpr));
     this.canvas.height = Math.max(1, Math.round(h * dpr));
     this.canvas.style.width = `${w}px`;
@@ -42,7 +44,7 @@ export class Stage {
   }
 
   fit() {
-    const w = this.element.clientWidth, h = this.element.clientHeight;
+    const { w, h } = this;
     const s = Math.min(w / this.width, h / this.height) * 0.98;
     this.scale = s;
     this.tx = (w - this.width * s) / 2;
@@ -95,7 +97,7 @@ export class Stage {
 
   /** The visible part of the image, in image pixels, for culling. */
   viewport() {
-    const w = this.element.clientWidth, h = this.element.clientHeight;
+    const { w, h } = this;
     return [-this.tx / this.scale, -this.ty / this.scale, (w - this.tx) / this.scale, (h - this.ty) / this.scale];
   }
 }
@@ -164,11 +166,13 @@ function drawKeypoints(ctx, shape, label, px, selected) {
   }
 }
 
-/** Every visible shape; unselected boxes are batched into one path per colour. */
+/** Every visible shape. Unselected boxes — the bulk of a crowded image — are drawn as four
+ * pixel-aligned filled rectangles each in device pixels, grouped by colour: axis-aligned fills
+ * skip path stroking and anti-aliasing, which is what keeps thousands of boxes cheap. */
 export function drawShapes(ctx, stage, { shapes, selected, labels, ghost = false }) {
   const px = 1 / stage.scale;
   const [vx0, vy0, vx1, vy1] = stage.viewport();
-  const boxPaths = new Map();
+  const boxes = new Map();
   let selectedShape = null;
   ctx.imageSmoothingEnabled = false;
   if (ghost) ctx.setLineDash([6 * px, 4 * px]);
@@ -181,22 +185,35 @@ export function drawShapes(ctx, stage, { shapes, selected, labels, ghost = false
       continue;
     }
     const label = labels.get(shape.label);
-    const color = label?.color || "#888888";
-    if (shape.kind === "box") {
-      let path = boxPaths.get(color);
-      if (!path) boxPaths.set(color, (path = new Path2D()));
-      const g = shape.geometry;
-      path.rect(g.x, g.y, g.w, g.h);
+    if (shape.kind === "box" && !ghost) {
+      const color = label?.color || "#888888";
+      let list = boxes.get(color);
+      if (!list) boxes.set(color, (list = []));
+      list.push(shape.geometry);
     } else {
       drawOne(ctx, stage, shape, label, false, ghost);
     }
   }
-  ctx.lineWidth = 1.5 * px;
-  for (const [color, path] of boxPaths) {
-    ctx.strokeStyle = color;
-    ctx.stroke(path);
-  }
   ctx.setLineDash([]);
+  if (boxes.size) {
+    const dpr = window.devicePixelRatio || 1;
+    const k = dpr * stage.scale, ox = dpr * stage.tx, oy = dpr * stage.ty;
+    const t = Math.max(1, Math.round(1.5 * dpr));
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    for (const [color, list] of boxes) {
+      ctx.fillStyle = color;
+      for (const g of list) {
+        const x0 = Math.round(ox + g.x * k), y0 = Math.round(oy + g.y * k);
+        const w = Math.max(t, Math.round(ox + (g.x + g.w) * k) - x0), h = Math.max(t, Math.round(oy + (g.y + g.h) * k) - y0);
+        ctx.fillRect(x0, y0, w, t);
+        ctx.fillRect(x0, y0 + h - t, w, t);
+        ctx.fillRect(x0, y0 + t, t, h - 2 * t);
+        ctx.fillRect(x0 + w - t, y0 + t, t, h - 2 * t);
+      }
+    }
+    ctx.restore();
+  }
   if (selectedShape) drawOne(ctx, stage, selectedShape, labels.get(selectedShape.label), true, ghost);
 }
 
