@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -52,10 +53,12 @@ def _open_checked(data: bytes) -> PILImage.Image:
         warnings.simplefilter("error", PILImage.DecompressionBombWarning)
         try:
             image = PILImage.open(io.BytesIO(data))
-        except (UnidentifiedImageError, PILImage.DecompressionBombWarning, PILImage.DecompressionBombError) as exc:
-            if isinstance(exc, UnidentifiedImageError):
-                raise ImageRejected("The file is not an image in a format we accept (JPEG, PNG, WebP, BMP, TIFF).")
-            raise ImageRejected("The image declares more pixels than allowed (decompression bomb?).")
+        except UnidentifiedImageError:
+            raise ImageRejected("The file is not an image in a format we accept (JPEG, PNG, WebP, BMP, TIFF).") from None
+        except (PILImage.DecompressionBombWarning, PILImage.DecompressionBombError):
+            raise ImageRejected("The image declares more pixels than allowed (decompression bomb?).") from None
+        except (OSError, SyntaxError, ValueError) as exc:  # a header cut short or corrupt
+            raise ImageRejected(f"The image is damaged or truncated ({exc}).") from None
         if image.format not in ACCEPTED_FORMATS:
             raise ImageRejected(f"{image.format} images are not accepted; use JPEG, PNG, WebP, BMP or TIFF.")
         width, height = image.size
@@ -70,7 +73,8 @@ def _open_checked(data: bytes) -> PILImage.Image:
             image.verify()
             image = PILImage.open(io.BytesIO(data))
             image.load()
-        except (OSError, SyntaxError, ValueError) as exc:
+            image.getexif()
+        except (OSError, SyntaxError, ValueError, struct.error) as exc:
             raise ImageRejected(f"The image is damaged or truncated ({exc}).") from None
     return image
 

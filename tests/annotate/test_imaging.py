@@ -67,3 +67,11 @@ def test_near_duplicates_are_close_and_different_images_are_far():
     d = hamming_distances([original, recompressed, other])
     assert d[0, 1] <= 4
     assert d[0, 2] > 12
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_every_truncation_is_a_clear_rejection_never_a_crash(fmt):
+    data = image_bytes(96, 64, seed=4, fmt=fmt)
+    for cut in range(0, len(data) - 1, 5):
+        with pytest.raises(ImageRejected):
+            check_image_bytes(data[:cut])
