@@ -45,7 +45,7 @@ from .transforms import CUSTOM_TRANSFORMS
 
 # Transforms a stored recipe may not use: abstract bases, 3D/volume and spectrogram ones, those
 # that need extra inputs we do not pass (reference images read from disk, overlay metadata, a crop
-# box, mosaic partners), arbitrary code (Lambda), and those that change the image's dtype (the
+# box, mosaic partners, a single semantic mask), arbitrary code (Lambda), and those that change the image's dtype (the
 # pipeline's contract is uint8 RGB in and out).
 EXCLUDED = frozenset(
     {
@@ -53,7 +53,7 @@ EXCLUDED = frozenset(
         "CenterCrop3D", "CoarseDropout3D", "CubicSymmetry", "Pad3D", "PadIfNeeded3D", "RandomCrop3D",
         "FrequencyMasking", "TimeMasking", "TimeReverse",
         "FDA", "HistogramMatching", "PixelDistributionAdaptation", "OverlayElements", "TextImage",
-        "RandomCropNearBBox", "Mosaic", "Lambda",
+        "RandomCropNearBBox", "Mosaic", "Lambda", "MaskDropout", "CropNonEmptyMaskIfExists",
         "Normalize", "ToFloat", "FromFloat",
     }
 )
@@ -178,6 +178,16 @@ def _check_sizes(params: dict, path: str, errors: dict[str, str]) -> None:
                     errors[f"{path}.{name}"] = f"{path}.{name}: at most {limit} pixels, got {v!r}."
 
 
+def _raise_parameter_warnings(caught: list, params: dict) -> None:
+    """A warning that names one of the given parameters means the library changed or ignored it
+    ("blur_limit ... automatically adjusted to (5, 7)"): for us that is an error. Advice that names
+    none ("ShiftScaleRotate is a special case of Affine") is not."""
+    for warning in caught:
+        message = str(warning.message)
+        if any(name in message for name in params if name != "p"):
+            raise ValueError(message)
+
+
 def _schema_errors(cls: type[BasicTransform], params: dict, path: str) -> dict[str, str]:
     """Run the transform's pydantic InitSchema on the parameters filled with their defaults."""
     schema = getattr(cls, "InitSchema", None)
@@ -187,9 +197,10 @@ def _schema_errors(cls: type[BasicTransform], params: dict, path: str) -> dict[s
     full.update(params)
     accepted = set(schema.model_fields)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             schema(**{k: v for k, v in full.items() if k in accepted}, strict=True)
+        _raise_parameter_warnings(caught, params)
     except PydanticValidationError as exc:
         errors = {}
         for err in exc.errors():
@@ -288,9 +299,10 @@ def _check_transform(item: Any, path: str, depth: int, errors: dict[str, str], c
         errors.update(schema_errors)
         return
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             _instantiate(cls, params)
+        _raise_parameter_warnings(caught, params)
     except Exception as exc:  # the library's own checks beyond the schema
         errors[f"{path}.params"] = f"{path}.params: {name} rejects these parameters: {exc}"
 
