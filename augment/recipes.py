@@ -184,8 +184,15 @@ def _raise_parameter_warnings(caught: list, params: dict) -> None:
     none ("ShiftScaleRotate is a special case of Affine") is not."""
     for warning in caught:
         message = str(warning.message)
-        if any(name in message for name in params if name != "p"):
-            raise ValueError(message)
+        for name in params:
+            if name != "p" and name in message:
+                raise _ChangedParameter(name, message)
+
+
+class _ChangedParameter(ValueError):
+    def __init__(self, name: str, message: str):
+        super().__init__(message)
+        self.name = name
 
 
 def _schema_errors(cls: type[BasicTransform], params: dict, path: str) -> dict[str, str]:
@@ -212,6 +219,8 @@ def _schema_errors(cls: type[BasicTransform], params: dict, path: str) -> dict[s
             got = f" (got {err['input']!r})" if loc and "input" in err and not isinstance(err["input"], dict) else ""
             errors.setdefault(field, f"{field}: {detail}{got}")
         return errors
+    except _ChangedParameter as exc:
+        return {f"{path}.{exc.name}": f"{path}.{exc.name}: {exc}"}
     except (ValueError, TypeError, Warning) as exc:
         return {path: f"{path}: {exc}"}
     return {}
@@ -303,6 +312,8 @@ def _check_transform(item: Any, path: str, depth: int, errors: dict[str, str], c
             warnings.simplefilter("always")
             _instantiate(cls, params)
         _raise_parameter_warnings(caught, params)
+    except _ChangedParameter as exc:
+        errors[f"{path}.params.{exc.name}"] = f"{path}.params.{exc.name}: {exc}"
     except Exception as exc:  # the library's own checks beyond the schema
         errors[f"{path}.params"] = f"{path}.params: {name} rejects these parameters: {exc}"
 

@@ -66,7 +66,7 @@ def test_unknown_transform_is_rejected_with_a_suggestion():
     ({"name": "Resize", "params": {"height": 100000, "width": 10}}, "transforms[0].params.height"),
     ({"name": "PoissonGaussianNoise", "params": {"exposure_range": [0, 2]}}, "transforms[0].params.exposure_range"),
     ({"name": "MotionBlur", "params": {"blur_limit": [3, 9999]}}, "transforms[0].params.blur_limit"),
-    ({"name": "MotionBlur", "params": {"blur_limit": [4, 6]}}, "transforms[0].params"),
+    ({"name": "MotionBlur", "params": {"blur_limit": [4, 6]}}, "transforms[0].params.blur_limit"),
     ({"name": "PlanckianJitter", "params": {"temperature_limit": [2000, 3000]}}, "transforms[0].params"),
     ({"name": "Lambda"}, "transforms[0].name"),
     ({"name": "FDA", "params": {"reference_images": ["/etc/passwd"]}}, "transforms[0].name"),
