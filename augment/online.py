@@ -28,7 +28,8 @@ class OnlineAugmenter:
 
     Without ``seed`` each call draws the next seed from a generator started at ``seed`` given to
     the constructor, so a training run is reproducible as a whole; with ``seed`` the call is
-    reproducible on its own.
+    reproducible on its own. An instance keeps per-call state: use one per thread (or per
+    ``tf.data`` worker), not one shared by parallel calls.
     """
 
     def __init__(self, spec: dict, *, labels: Mapping[Any, Mapping] | None = None, seed: int | None = None):
