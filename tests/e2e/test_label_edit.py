@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
 from annotate import services
+from annotate.geometry import mask_to_rle, rle_to_mask
+from annotate.models import Annotation
 
 from .helpers import click, drag, label_url, wait_saved
 
@@ -103,3 +106,22 @@ def test_copy_paste_hide_and_lock(pages, users, project, labels, add_images):
     expect(objects.locator("li.selected")).to_have_count(0)
     # hidden/locked are view state: nothing was saved for them
     assert len(geometries(image)) == 2
+
+
+def test_a_mask_can_be_moved_and_the_move_undone(pages, users, project, labels, add_images):
+    image = add_images(1, width=120, height=90)[0]
+    pixels = np.zeros((90, 120), dtype=np.uint8)
+    pixels[20:40, 30:60] = 1
+    items = services.annotations_validate(
+        image=image, items=[{"label": labels["cat"].pk, "kind": "mask", "geometry": mask_to_rle(pixels)}]
+    )
+    services.annotations_replace(image=image, expected_revision=0, items=items)
+    page = pages.open(users["annotator"], label_url(image))
+    drag(page, (45, 30), (55, 45))
+    moved = rle_to_mask(wait_saved(page, image, 1)[0].geometry)
+    expected = np.zeros_like(pixels)
+    expected[35:55, 40:70] = 1
+    assert (moved == expected).all()
+    page.keyboard.press("Control+z")
+    wait_saved(page, image, 1)
+    assert (rle_to_mask(Annotation.objects.get(image=image).geometry) == pixels).all()

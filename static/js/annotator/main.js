@@ -194,7 +194,12 @@ class App {
         // synthetic events (tests, benchmarks) have no capturable pointer
       }
       const [x, y] = this.stage.toImage(e.clientX, e.clientY);
-      if (e.button === 1 || this.spaceDown || this.editor.readOnly || !this.tool.down(x, y, e)) {
+      const drawing = this.toolName !== "select";
+      if (drawing && !this.editor.currentLabel && e.button === 0 && !this.spaceDown) {
+        this.flash("This project has no labels yet: an owner adds them (API or admin) before anything can be drawn.");
+      }
+      const cannot = drawing && !this.editor.currentLabel;
+      if (e.button === 1 || this.spaceDown || this.editor.readOnly || cannot || !this.tool.down(x, y, e)) {
         this.pan = { x: e.clientX, y: e.clientY };
         el.classList.add("panning");
       }
@@ -238,7 +243,7 @@ class App {
 
   onKey(e) {
     const help = this.q("[data-testid=help-overlay]");
-    const typing = e.target.closest && e.target.closest("input, textarea, select");
+    const typing = e.target.closest && e.target.closest("input:not([type=checkbox]), textarea, select");
     if (typing && e.key !== "Escape") return;
     if (!help.hidden) {
       if (e.key === "?" || e.key === "Escape") help.hidden = true;
@@ -388,6 +393,10 @@ class App {
 
   bindButtons() {
     this.root.addEventListener("click", (e) => {
+      // keep the keyboard on the stage: a focused button would eat Space and Enter
+      if (e.target.closest("button, input[type=checkbox]") && !e.target.closest(".ann-overlay, .ann-review")) {
+        this.stage.element.focus({ preventScroll: true });
+      }
       const button = e.target.closest("button");
       if (!button) return;
       if (button.dataset.tool) this.setTool(button.dataset.tool);

@@ -54,6 +54,7 @@ export class Saver {
         const data = await request("PUT", this.url, { body, headers: { "If-Match": `"${this.revision}"` } });
         this.revision = data.revision;
         this.savedVersion = version;
+        this.retryMs = 0;
         this.setState(this.dirty ? "unsaved" : "saved");
       } catch (error) {
         if (error instanceof ApiError && error.status === 412) {
@@ -63,6 +64,12 @@ export class Saver {
           this.onConflict(theirs);
         } else {
           this.setState("error", error.message);
+          // the server or the network failing is usually brief: try again, less and less often
+          if (!(error instanceof ApiError) || error.status >= 500) {
+            this.retryMs = Math.min(30000, (this.retryMs || 1000) * 2);
+            clearTimeout(this.timer);
+            this.timer = setTimeout(() => this.save(), this.retryMs);
+          }
         }
       } finally {
         this.inFlight = null;

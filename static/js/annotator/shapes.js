@@ -39,6 +39,17 @@ export function makeMask(data, width, height) {
   return mask;
 }
 
+/** A new mask with the pixels of `mask` moved by whole pixels (dx, dy); what leaves the image is cut. */
+export function shiftMask(mask, dx, dy, width, height) {
+  const data = new Uint8Array(width * height);
+  const [x0, y0, x1, y1] = mask.bbox;
+  for (let y = Math.max(y0, -dy); y < Math.min(y1, height - dy); y++) {
+    const from = y * width, to = (y + dy) * width + dx;
+    for (let x = Math.max(x0, -dx); x < Math.min(x1, width - dx); x++) data[to + x] = mask.data[from + x];
+  }
+  return makeMask(data, width, height);
+}
+
 /** A copy of a mask that can be painted on without touching the original. */
 export function copyMask(mask) {
   return { data: mask.data.slice(), canvas: null, bbox: mask.bbox && mask.bbox.slice(), encoded: mask.encoded, dirty: true };
@@ -110,8 +121,10 @@ export function bbox(shape) {
       return [Math.min(...pts.map((p) => p[0])), Math.min(...pts.map((p) => p[1])),
         Math.max(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[1]))];
     }
-    case "mask":
-      return shape.mask.bbox;
+    case "mask": {
+      const b = shape.mask.bbox, o = shape.mask.offset;
+      return b && o ? [b[0] + o[0], b[1] + o[1], b[2] + o[0], b[3] + o[1]] : b;
+    }
     default:
       return null;
   }

@@ -225,10 +225,11 @@ function drawOne(ctx, stage, shape, label, selected, ghost) {
   ctx.strokeStyle = color;
   if (shape.kind === "mask") {
     ctx.globalAlpha = selected ? 0.6 : 0.4;
-    ctx.drawImage(maskCanvas(shape.mask, color, stage.width, stage.height), 0, 0);
+    const [ox, oy] = shape.mask.offset || [0, 0];
+    ctx.drawImage(maskCanvas(shape.mask, color, stage.width, stage.height), ox, oy);
     ctx.globalAlpha = 1;
     if (selected) {
-      const b = shape.mask.bbox;
+      const b = bbox(shape);
       ctx.setLineDash([4 * px, 3 * px]);
       ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
       ctx.setLineDash([]);

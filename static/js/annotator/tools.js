@@ -2,7 +2,7 @@
 // an overlay (the shape being drawn). Finished shapes go to the editor as one undoable change.
 import {
   boxFromCorners, bbox, clampPoint, cloneShape, copyMask, hitTest, makeMask, maskBBox, nearCorner,
-  nearKeypoint, nearVertex, newUid, paintDisc, paintSegment, translate,
+  nearKeypoint, nearVertex, newUid, paintDisc, paintSegment, shiftMask, translate,
 } from "./shapes.js";
 import { drawKeypoints, rgba } from "./stage.js";
 
@@ -51,9 +51,10 @@ export class SelectTool extends Tool {
     const hit = ed.pick(x, y, tol, hitTest);
     ed.select(hit ? hit.uid : null);
     this.app.requestRender();
-    if (hit && !hit.locked && hit.kind !== "mask") {
+    if (hit && !hit.locked) {
       ed.begin();
-      this.drag = { type: "move", shape: hit, origin: cloneShape(hit), x, y, moved: false };
+      this.drag = { type: hit.kind === "mask" ? "mask" : "move", shape: hit, origin: cloneShape(hit), x, y, moved: false };
+      if (hit.kind === "mask") hit.mask = { ...hit.mask }; // its own offset while dragging; pixels shared
       return true;
     }
     return !!hit; // empty space: the caller pans
@@ -66,6 +67,13 @@ export class SelectTool extends Tool {
     if (Math.abs(x - d.x) + Math.abs(y - d.y) > 0) d.moved = true;
     if (d.type === "move") {
       translate(d.shape, d.origin, x - d.x, y - d.y, width, height);
+    } else if (d.type === "mask") {
+      // whole pixels, kept inside the image; applied to the pixels on release
+      const b = d.origin.mask.bbox;
+      const dx = Math.round(Math.min(Math.max(x - d.x, -b[0]), width - b[2]));
+      const dy = Math.round(Math.min(Math.max(y - d.y, -b[1]), height - b[3]));
+      d.shape.mask.offset = [dx, dy];
+      d.moved = dx !== 0 || dy !== 0;
     } else {
       const [px, py] = clampPoint(x, y, width, height);
       const s = d.shape;
@@ -91,13 +99,20 @@ export class SelectTool extends Tool {
   }
 
   up() {
-    if (this.drag) this.editor.end(this.drag.moved);
+    const d = this.drag;
+    if (d && d.type === "mask") {
+      const offset = d.shape.mask.offset;
+      d.shape.mask = d.origin.mask; // unchanged pixels, whatever happens next
+      if (d.moved) d.shape.mask = shiftMask(d.origin.mask, offset[0], offset[1], this.editor.width, this.editor.height);
+    }
+    if (d) this.editor.end(d.moved);
     this.drag = null;
   }
 
   cancel() {
     if (this.drag) {
       this.drag.shape.geometry = this.drag.origin.geometry;
+      if (this.drag.type === "mask") this.drag.shape.mask = this.drag.origin.mask;
       this.editor.end(false);
       this.drag = null;
     }
