@@ -38,6 +38,9 @@ class DatasetVersion(models.Model):
     image_count = models.PositiveIntegerField(default=0)
     annotation_count = models.PositiveIntegerField(default=0)
     content_hash = models.CharField(max_length=64, blank=True, help_text="sha256 over labels, files, splits, annotations")
+    # What was precomputed per image at build time, by writer: e.g. {"coco": 1} when every row's
+    # ``coco`` holds its COCO annotation entries in revision 1 of that writer's form.
+    materialized = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -83,6 +86,10 @@ class VersionImage(models.Model):
     split = models.CharField(max_length=16, db_index=True)
     source = models.CharField(max_length=16, help_text="upload / import / synthetic / augmented")
     annotations = models.JSONField(default=list)
+    object_offset = models.PositiveIntegerField(
+        default=0, help_text="Objects (non-tag annotations) in the version before this image: global object ids"
+    )
+    coco = models.TextField(blank=True, help_text="This image's COCO annotation entries, made once at build")
     meta = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -26,6 +26,7 @@ CHUNK_BYTES = 1024 * 1024
 FIXED_DATE = (2000, 1, 1, 0, 0, 0)
 # Annotation files are mostly digits, which deflate nearly as well at the fastest level.
 COMPRESS_LEVEL = 1
+SMALL_STORED_BYTES = 2048
 STORED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tfrecord", ".zip"}
 
 
@@ -92,6 +93,8 @@ class ZipStream:
     def add(self, name: str, source) -> Iterator[bytes]:
         """Write one member; yields the archive's bytes as they become available."""
         info = self._info(name)
+        if isinstance(source, (bytes, bytearray)) and len(source) < SMALL_STORED_BYTES:
+            info.compress_type = zipfile.ZIP_STORED  # a deflate stream per tiny file costs more than it saves
         if isinstance(source, (bytes, bytearray)):
             self._zip.writestr(info, bytes(source))
             yield self._sink.take()

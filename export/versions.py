@@ -44,6 +44,7 @@ from annotate.models import Annotation, Image, Split
 from annotate.splits import split_for_key, split_key
 from jobs.runner import JobContext, JobError
 
+from .formats import coco
 from .models import DatasetVersion, VersionImage
 
 SPLITS = (Split.TRAIN, Split.VAL, Split.TEST)
@@ -316,6 +317,8 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem]) -> dict:
     index = 0
     annotation_count = 0
     known = set(version.label_names)
+    category_ids = {name: i + 1 for i, name in enumerate(version.label_names)}
+    object_offset = 0
     for item in items:
         for annotation in item.annotations:
             if annotation["label"] not in known:
@@ -324,8 +327,11 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem]) -> dict:
             version=version, index=index, source_image_id=item.image_id, file=_owned_file(item),
             sha256=item.sha256, mime_type=item.mime_type, file_name=names.take(item.original_name, item.sha256, item.mime_type),
             width=item.width, height=item.height, split=item.split, source=item.source,
-            annotations=item.annotations, meta=item.meta,
+            annotations=item.annotations, meta=item.meta, object_offset=object_offset,
+            coco=coco.row_fragment(item.annotations, index=index, offset=object_offset, category_ids=category_ids,
+                                   width=item.width, height=item.height),
         )
+        object_offset += sum(1 for annotation in item.annotations if annotation["kind"] != "tag")
         digests.append(item_digest(row))
         images_per_split[item.split] += 1
         for annotation in item.annotations:
@@ -355,7 +361,7 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem]) -> dict:
     }
     return {
         "counts": counts, "image_count": index, "annotation_count": annotation_count,
-        "content_hash": content.hexdigest(),
+        "content_hash": content.hexdigest(), "materialized": {"coco": coco.FRAGMENT_REVISION},
     }
 
 

@@ -6,7 +6,11 @@
   (``iscrowd`` from the annotation's ``iscrowd`` attribute, 0 otherwise); keypoints are
   ``[x, y, v] * K`` with ``num_keypoints`` and a box (the ``bbox`` attribute, else the visible
   points' extent).
-- image ids are the version's index + 1, so they are the same whichever split file you read.
+- image ids are the version's index + 1 and annotation ids are unique in the whole version, so
+  they are the same whichever split file you read.
+- each image's annotation entries are made once, when the version is built (it is immutable),
+  and stored with it; an export concatenates them. Versions built before a change of the entry
+  form (:data:`FRAGMENT_REVISION`) have them made on the fly.
 - tags (image-level classes) have no place in COCO instances and are not written (use
   ``imagefolder`` or ``csv``).
 
@@ -21,9 +25,12 @@ from collections.abc import Iterator
 
 from pycocotools import mask as mask_utils
 
-from ..models import DatasetVersion
+from ..models import DatasetVersion, VersionImage
 from . import common
 
+# Bump when the form of an annotation entry changes: versions built before keep working (their
+# stored entries are not used, entries are made on the fly) and exports change their ETag.
+FRAGMENT_REVISION = 1
 _dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -92,23 +99,37 @@ def split_json(version: DatasetVersion, split: str, ticker: common.Ticker | None
         first = False
     yield '],"annotations":['
     first = True
-    ann_id = 0
-    for row in common.rows(version, split):
-        entries = []
-        for annotation in row.annotations:
-            entry = annotation_entry(
-                annotation, ann_id=ann_id + 1, image_id=row.index + 1,
-                category_id=category_ids[annotation["label"]], width=row.width, height=row.height,
-            )
-            if entry is not None:
-                ann_id += 1
-                entries.append(entry)
-        if entries:
-            yield ("" if first else ",") + _dump(entries)[1:-1]
+    if version.materialized.get("coco") == FRAGMENT_REVISION:  # made at build: just concatenate
+        fragments = common.paged(VersionImage.objects.filter(version=version, split=split), ("index", "coco"))
+    else:
+        fragments = (
+            (row.index, row_fragment(row.annotations, index=row.index, offset=row.object_offset,
+                                     category_ids=category_ids, width=row.width, height=row.height))
+            for row in common.rows(version, split)
+        )
+    for _index, fragment in fragments:
+        if fragment:
+            yield fragment if first else "," + fragment
             first = False
         if ticker:
             ticker.tick()
     yield "]}"
+
+
+def row_fragment(annotations: list[dict], *, index: int, offset: int, category_ids: dict[str, int],
+                 width: int, height: int) -> str:
+    """One image's annotation entries as JSON text (without brackets), ids from ``offset + 1``.
+
+    Annotation ids are unique in the whole version (``offset`` counts the objects of the images
+    before this one), so they are also unique within each split's file.
+    """
+    entries = []
+    for annotation in annotations:
+        entry = annotation_entry(annotation, ann_id=offset + len(entries) + 1, image_id=index + 1,
+                                 category_id=category_ids[annotation["label"]], width=width, height=height)
+        if entry is not None:
+            entries.append(entry)
+    return _dump(entries)[1:-1] if entries else ""
 
 
 def members(version: DatasetVersion, *, with_images: bool, progress: common.Progress = None) -> Iterator[tuple]:

@@ -30,6 +30,7 @@ class Row(NamedTuple):
     width: int
     height: int
     split: str
+    object_offset: int
     annotations: list
 
 
@@ -46,26 +47,35 @@ def kinds_of(version: DatasetVersion) -> set[str]:
     return set((version.counts or {}).get("kinds", {}))
 
 
-def rows(version: DatasetVersion, split: str | None = None, *, annotations: bool = True) -> Iterator[Row]:
-    """The version's images in index order, read from the database a page at a time.
+def paged(queryset, fields: tuple[str, ...]) -> Iterator[tuple]:
+    """``values_list(*fields)`` of version images in index order (``fields[0]`` must be "index"),
+    read a page at a time.
 
     Pages (by index, each query read to its end) rather than one long cursor: a job writes its
     progress while it reads, and on SQLite a write from a connection whose read is still open
-    fails when another connection (the heartbeat) wrote meanwhile. With ``annotations=False``
-    the (large) annotation JSON is not read and ``row.annotations`` is an empty list.
+    fails when another connection (the heartbeat) wrote meanwhile.
     """
-    queryset = VersionImage.objects.filter(version=version)
-    if split is not None:
-        queryset = queryset.filter(split=split)
-    fields = ROW_FIELDS if annotations else ROW_FIELDS[:-1]
     last = -1
     while True:
         page = list(queryset.filter(index__gt=last).order_by("index").values_list(*fields)[:ROW_CHUNK])
         if not page:
             return
-        for value in page:
-            yield Row(*value) if annotations else Row(*value, [])
+        yield from page
         last = page[-1][0]
+
+
+def rows(version: DatasetVersion, split: str | None = None, *, annotations: bool = True) -> Iterator[Row]:
+    """The version's images in index order, paged from the database (see :func:`paged`).
+
+    With ``annotations=False`` the (large) annotation JSON is not read and ``row.annotations`` is
+    an empty list: for passes that only list or copy images.
+    """
+    queryset = VersionImage.objects.filter(version=version)
+    if split is not None:
+        queryset = queryset.filter(split=split)
+    if annotations:
+        return (Row(*value) for value in paged(queryset, ROW_FIELDS))
+    return (Row(*value, []) for value in paged(queryset, ROW_FIELDS[:-1]))
 
 
 def image_path(row: Row) -> LocalFile:

@@ -321,3 +321,21 @@ def test_png_images_keep_their_format(project, labels, build_version, export_zip
     _save_checked(project=project, checked=[("flat.png", checked)], user=users["owner"], source="upload")
     archive = export_zip(build_version(project), "yolo")
     assert any(n.endswith("/flat.png") for n in archive.namelist())
+
+
+def test_coco_entries_made_at_build_equal_those_made_on_the_fly(rich):
+    from export.formats import coco
+    from export.models import DatasetVersion
+
+    assert rich.materialized == {"coco": coco.FRAGMENT_REVISION}
+    stored = b"".join(services.export_chunks(version=rich, fmt="coco", with_images=False))
+    DatasetVersion.objects.filter(pk=rich.pk).update(materialized={})  # as if built by an older release
+    rich.refresh_from_db()
+    assert b"".join(services.export_chunks(version=rich, fmt="coco", with_images=False)) == stored
+
+
+def test_coco_annotation_ids_are_unique_across_the_version(rich, export_zip):
+    archive = export_zip(rich, "coco", images=False)
+    ids = [a["id"] for split in ("train", "val", "test")
+           for a in json.loads(archive.read(f"annotations/instances_{split}.json"))["annotations"]]
+    assert len(ids) == len(set(ids)) == rich.annotation_count - 1  # all but the tag

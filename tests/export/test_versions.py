@@ -270,3 +270,14 @@ def test_file_names_are_unique_by_stem(project, add_images, build_version):
     version = build_version(project)
     names = sorted(VersionImage.objects.filter(version=version).values_list("file_name", flat=True))
     assert names == ["photo.jpg", "photo_2.jpg", "photo_3.jpg"]
+
+
+def test_versions_page_lists_versions_with_download_links(client, users, project, annotated, build_version):
+    version = build_version(project, name="for the page")
+    client.force_login(users["viewer"])
+    page = client.get(f"/projects/{project.pk}/versions/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "for the page" in html and f"/api/versions/{version.pk}/export?format=yolo" in html
+    client.force_login(users["outsider"])
+    assert client.get(f"/projects/{project.pk}/versions/").status_code == 404
