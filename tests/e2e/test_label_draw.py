@@ -25,6 +25,7 @@ def test_box_pixels_are_exact_at_fit_after_zoom_and_after_pan(pages, users, proj
     drag(page, (50, 40), (150, 120))
     box = wait_saved(page, image, 1)[0]
     assert box.kind == "box" and box.label_id == labels["cat"].pk
+    expect(page.get_by_test_id("status-badge")).to_have_text("in_progress")  # the first save started it
     assert all(close(box.geometry[k], v) for k, v in {"x": 50, "y": 40, "w": 100, "h": 80}.items()), box.geometry
 
     # zoom in around a point: the point under the cursor stays put, drawing stays in image pixels

@@ -50,6 +50,10 @@ class App {
       serialize: () => editor.shapes.map((s) => toAnnotation(s, config.width, config.height)),
       onState: (state, message) => this.showSaveState(state, message),
       onConflict: (theirs) => this.showConflict(theirs),
+      onSaved: () => {
+        // the server moves a new image to "in progress" on its first save
+        if (this.image.status === "new") this.showImage({ ...this.image, status: "in_progress" });
+      },
     });
     editor.addEventListener("change", (e) => {
       this.stage.render();

@@ -80,9 +80,9 @@ export class Panel {
       if (!editor.readOnly) {
         li.append(
           el("button", { type: "button", class: `ghost icon${shape.hidden ? " on" : ""}`, title: "Hide (H)", "data-action": "hide",
-            onclick: (e) => { e.stopPropagation(); this.app.toggleFlag(shape.uid, "hidden"); } }, shape.hidden ? "◌" : "◉"),
+            onclick: (e) => { e.stopPropagation(); this.app.toggleFlag(shape.uid, "hidden"); } }, shape.hidden ? "show" : "hide"),
           el("button", { type: "button", class: `ghost icon${shape.locked ? " on" : ""}`, title: "Lock (L)", "data-action": "lock",
-            onclick: (e) => { e.stopPropagation(); this.app.toggleFlag(shape.uid, "locked"); } }, shape.locked ? "🔒" : "🔓"),
+            onclick: (e) => { e.stopPropagation(); this.app.toggleFlag(shape.uid, "locked"); } }, shape.locked ? "locked" : "lock"),
           el("button", { type: "button", class: "ghost icon", title: "Delete (Del)", "data-action": "delete",
             onclick: (e) => { e.stopPropagation(); this.app.deleteShape(shape.uid); } }, "✕"),
         );

@@ -6,8 +6,8 @@ import { ApiError, request } from "./api.js";
 const DEBOUNCE_MS = 700;
 
 export class Saver {
-  constructor({ url, revision, editor, serialize, onState, onConflict }) {
-    Object.assign(this, { url, revision, editor, serialize, onState, onConflict });
+  constructor({ url, revision, editor, serialize, onState, onConflict, onSaved }) {
+    Object.assign(this, { url, revision, editor, serialize, onState, onConflict, onSaved });
     this.savedVersion = editor.version;
     this.inFlight = null;
     this.timer = null;
@@ -55,6 +55,7 @@ export class Saver {
         this.revision = data.revision;
         this.savedVersion = version;
         this.retryMs = 0;
+        this.onSaved?.(data);
         this.setState(this.dirty ? "unsaved" : "saved");
       } catch (error) {
         if (error instanceof ApiError && error.status === 412) {
