@@ -105,6 +105,8 @@ def _clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray
         return np.array(out, dtype=np.float64).reshape(-1, 2)
 
     pts = points.astype(np.float64)
+    if len(pts) and pts.min() >= 0 and pts[:, 0].max() <= width and pts[:, 1].max() <= height:
+        return pts  # wholly inside: nothing to cut
     pts = clip(pts, 0, 0.0, keep_below=False)
     pts = clip(pts, 0, float(width), keep_below=True)
     pts = clip(pts, 1, 0.0, keep_below=False)
@@ -117,7 +119,7 @@ def _clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray
 
 def _polygon_area(pts: np.ndarray) -> float:
     x, y = pts[:, 0], pts[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    return 0.5 * abs(float(x[:-1] @ y[1:] - y[:-1] @ x[1:] + x[-1] * y[0] - y[-1] * x[0]))
 
 
 @dataclass
