@@ -114,6 +114,18 @@ def test_keypoints_with_a_hidden_and_a_skipped_point(pages, users, project, labe
     (lx, ly, lv), (rx, ry, rv), nose = face.geometry["points"]
     assert (lv, rv) == (2, 1) and nose == [0.0, 0.0, 0]
     assert close(lx, 100) and close(ly, 100) and close(rx, 160) and close(ry, 102)
+    expect(page.get_by_test_id("annotator-stage").locator("canvas")).to_be_visible()
+
+    # later, in Select: grab the left eye and mark it hidden, then clear the right eye
+    page.keyboard.press("Escape")
+    click(page, 100, 100)
+    page.keyboard.press("v")
+    assert wait_saved(page, image, 1)[0].geometry["points"][0][2] == 1
+    click(page, 160, 102)
+    page.keyboard.press("n")
+    expect(page.get_by_test_id("save-state")).to_have_attribute("data-state", "saving")
+    points = wait_saved(page, image, 1)[0].geometry["points"]
+    assert points[1] == [0.0, 0.0, 0] and points[0][2] == 1
 
 
 def test_brush_stroke_saves_rle_that_decodes_to_the_painted_pixels(pages, users, project, labels, add_images):

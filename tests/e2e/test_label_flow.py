@@ -44,7 +44,7 @@ def test_mark_done_change_split_and_help(pages, users, project, labels, add_imag
     page.keyboard.press("?")
     help_overlay = page.get_by_test_id("help-overlay")
     expect(help_overlay).to_be_visible()
-    for keys in ("Ctrl+Z / Ctrl+Shift+Z", "Space+drag", "D / A", "[ / ]", "1 – 9", "Ctrl+C / Ctrl+V", "H / L"):
+    for keys in ("Ctrl+Z / Ctrl+Shift+Z", "Space+drag", "middle-drag", "D / A", "[ / ]", "1 – 9", "Ctrl+C / Ctrl+V", "H / L"):
         expect(help_overlay).to_contain_text(keys)
     page.keyboard.press("Escape")
     expect(help_overlay).to_be_hidden()

@@ -43,6 +43,7 @@ export class SelectTool extends Tool {
       else if (sel.kind === "polygon") handle = nearVertex(sel, x, y, tol);
       else if (sel.kind === "keypoints") handle = nearKeypoint(sel, x, y, tol);
       if (handle >= 0) {
+        if (sel.kind === "keypoints") this.grabbed = { uid: sel.uid, index: handle };
         ed.begin();
         this.drag = { type: "handle", shape: sel, origin: cloneShape(sel), handle, x, y, moved: false };
         return true;
@@ -107,6 +108,22 @@ export class SelectTool extends Tool {
     }
     if (d) this.editor.end(d.moved);
     this.drag = null;
+  }
+
+  /** V / N on the last grabbed point of the selected keypoints: hidden <-> visible, or not labelled. */
+  key(e) {
+    const k = e.key.toLowerCase();
+    const sel = this.editor.selectedShape();
+    const g = this.grabbed;
+    if ((k !== "v" && k !== "n") || e.ctrlKey || e.metaKey || !sel || sel.locked || !g || g.uid !== sel.uid) return false;
+    const point = sel.geometry.points[g.index];
+    if (!point || point[2] === 0) return false;
+    const points = sel.geometry.points.map((p) => p.slice());
+    points[g.index] = k === "v" ? [point[0], point[1], point[2] === 2 ? 1 : 2] : [0, 0, 0];
+    if (!points.some((p) => p[2] > 0)) return false; // the last point: delete the object instead
+    this.editor.change(() => { sel.geometry = { points }; });
+    if (k === "n") this.grabbed = null;
+    return true;
   }
 
   cancel() {
