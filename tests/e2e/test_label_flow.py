@@ -171,3 +171,28 @@ def test_conflict_keep_mine_then_take_theirs_without_losing_edits(pages, users, 
     saved = wait_saved(alice, image, 2)
     assert {a.label_id for a in saved} == {labels["cat"].pk}
     assert Image.objects.get(pk=image.pk).revision == 3
+
+
+def test_a_small_project_from_the_grid_to_done_with_keyboard_and_mouse(pages, users, project, labels, add_images):
+    images = add_images(3, width=200, height=150)
+    page = pages.open(users["annotator"], f"/projects/{project.pk}/?status=new", ready=False)
+    page.get_by_test_id("image-grid").locator("figure.tile a").first.click()
+    for i, image in enumerate(images):
+        page.wait_for_url(re.compile(rf"/images/{image.pk}/label\?status=new$"))
+        page.wait_for_selector("#annotator[data-ready='1']")
+        page.keyboard.press(str(i % 2 + 1))
+        page.keyboard.press("t")
+        page.keyboard.press("b")
+        drag(page, (20 + 10 * i, 20), (120, 100))
+        page.keyboard.press("Control+Enter")  # saves, then marks done
+        expect(page.get_by_test_id("status-badge")).to_have_text("done")
+        if i < len(images) - 1:
+            page.keyboard.press("d")
+    page.keyboard.press("d")
+    expect(page.get_by_test_id("hint")).to_contain_text("No more images")
+    for i, image in enumerate(images):
+        image.refresh_from_db()
+        assert image.status == "done"
+        kinds = sorted(a.kind for a in image.annotations.all())
+        assert kinds == ["box", "tag"]
+        assert abs(image.annotations.get(kind="box").geometry["x"] - (20 + 10 * i)) <= 1
