@@ -164,6 +164,8 @@ class ExportRunning(Exception):
 def export_etag(*, version: DatasetVersion, fmt: str, with_images: bool) -> str:
     """Names the archive's content before it exists: exports are deterministic."""
     key = f"{version.content_hash}:{fmt}:{int(with_images)}:{formats.WRITER_REVISION}"
+    if fmt == "tfrecord":  # the shard size shapes the archive too
+        key += f":{formats.tfrecord.shard_size()}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
