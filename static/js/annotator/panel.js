@@ -14,6 +14,8 @@ const el = (tag, attrs = {}, ...children) => {
   return node;
 };
 
+const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
 const LIST_LIMIT = 400; // beyond this the list shows a count; the canvas still has them all
 
 export class Panel {
@@ -25,6 +27,7 @@ export class Panel {
     this.objectList = root.querySelector("[data-testid=object-list]");
     this.objectCount = root.querySelector("[data-testid=object-count]");
     this.listTimer = null;
+    this.bindObjects();
   }
 
   renderLabels() {
@@ -65,32 +68,40 @@ export class Panel {
     }, 150);
   }
 
+  /** Built as one HTML string with one delegated click handler: thousands of shapes stay cheap. */
   renderObjects() {
     const { editor } = this.app;
     const shapes = editor.shapes.filter((s) => s.kind !== "tag");
     this.objectCount.textContent = String(shapes.length);
-    const items = shapes.slice(0, LIST_LIMIT).map((shape) => {
+    const parts = [];
+    for (const shape of shapes.slice(0, LIST_LIMIT)) {
       const label = editor.labelsById.get(shape.label);
-      const li = el("li", {
-        "data-uid": shape.uid, class: shape.uid === editor.selected ? "selected" : "",
-        onclick: () => this.app.selectShape(shape.uid),
-      },
-      el("span", { class: "swatch", style: `background:${label?.color || "#888"}` }),
-      el("span", { class: "desc" }, describe(shape, editor.labelsById)));
+      const color = /^#[0-9a-fA-F]{6}$/.test(label?.color || "") ? label.color : "#888888";
+      let html = `<li data-uid="${shape.uid}"${shape.uid === editor.selected ? ' class="selected"' : ""}>`
+        + `<span class="swatch" style="background:${color}"></span>`
+        + `<span class="desc">${escapeHtml(describe(shape, editor.labelsById))}</span>`;
       if (!editor.readOnly) {
-        li.append(
-          el("button", { type: "button", class: `ghost icon${shape.hidden ? " on" : ""}`, title: "Hide (H)", "data-action": "hide",
-            onclick: (e) => { e.stopPropagation(); this.app.toggleFlag(shape.uid, "hidden"); } }, shape.hidden ? "show" : "hide"),
-          el("button", { type: "button", class: `ghost icon${shape.locked ? " on" : ""}`, title: "Lock (L)", "data-action": "lock",
-            onclick: (e) => { e.stopPropagation(); this.app.toggleFlag(shape.uid, "locked"); } }, shape.locked ? "locked" : "lock"),
-          el("button", { type: "button", class: "ghost icon", title: "Delete (Del)", "data-action": "delete",
-            onclick: (e) => { e.stopPropagation(); this.app.deleteShape(shape.uid); } }, "✕"),
-        );
+        html += `<button type="button" class="ghost icon${shape.hidden ? " on" : ""}" title="Hide (H)" data-action="hide">${shape.hidden ? "show" : "hide"}</button>`
+          + `<button type="button" class="ghost icon${shape.locked ? " on" : ""}" title="Lock (L)" data-action="lock">${shape.locked ? "locked" : "lock"}</button>`
+          + '<button type="button" class="ghost icon" title="Delete (Del)" data-action="delete">✕</button>';
       }
-      return li;
+      parts.push(`${html}</li>`);
+    }
+    if (shapes.length > LIST_LIMIT) parts.push(`<li class="muted">… and ${shapes.length - LIST_LIMIT} more</li>`);
+    this.objectList.innerHTML = parts.join("");
+  }
+
+  bindObjects() {
+    this.objectList.addEventListener("click", (e) => {
+      const li = e.target.closest("li[data-uid]");
+      if (!li) return;
+      const uid = Number(li.dataset.uid);
+      const action = e.target.closest("button")?.dataset.action;
+      if (action === "hide") this.app.toggleFlag(uid, "hidden");
+      else if (action === "lock") this.app.toggleFlag(uid, "locked");
+      else if (action === "delete") this.app.deleteShape(uid);
+      else this.app.selectShape(uid);
     });
-    if (shapes.length > LIST_LIMIT) items.push(el("li", { class: "muted" }, `… and ${shapes.length - LIST_LIMIT} more`));
-    this.objectList.replaceChildren(...items);
   }
 
   markSelected(uid) {
