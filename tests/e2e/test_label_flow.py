@@ -196,3 +196,14 @@ def test_a_small_project_from_the_grid_to_done_with_keyboard_and_mouse(pages, us
         kinds = sorted(a.kind for a in image.annotations.all())
         assert kinds == ["box", "tag"]
         assert abs(image.annotations.get(kind="box").geometry["x"] - (20 + 10 * i)) <= 1
+
+
+def test_a_project_without_labels_says_so_instead_of_drawing(pages, users, project, add_images):
+    image = add_images(1, width=200, height=150)[0]
+    page = pages.open(users["annotator"], label_url(image))
+    page.keyboard.press("b")
+    drag(page, (10, 10), (100, 100))
+    expect(page.get_by_test_id("hint")).to_contain_text("no labels yet")
+    page.wait_for_timeout(900)
+    expect(page.get_by_test_id("save-state")).to_have_attribute("data-state", "saved")
+    assert Annotation.objects.filter(image=image).count() == 0 and not page.errors
