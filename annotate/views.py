@@ -106,9 +106,9 @@ def image_label(request, project_id: int, image_id: int):
             "review": reverse("image-review", args=[image.pk]),
         },
     }
+    position = {"index": ids.filter(id__lt=image.pk).count() + 1, "total": ids.count()}
     return render(
         request,
         "annotate/label.html",
-        {"project": project, "image": image, "config": config, "splits": Split.values, "position": {
-            "index": ids.filter(id__lt=image.pk).count() + 1, "total": ids.count()}},
+        {"project": project, "image": image, "config": config, "splits": Split.values, "position": position},
     )
