@@ -47,6 +47,7 @@ it into a failed job.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -64,6 +65,9 @@ from .recipes import RecipeError, validate_spec
 TRAIN = "train"
 DEFAULT_QUALITY = 95
 WINDOW_PER_PROCESS = 4  # items in flight per worker process: enough to keep it busy, bounded memory
+# A worker killed mid-item (out of memory) leaves multiprocessing's pool waiting forever; no single
+# image takes this long, so past it the engine gives up with an error instead of hanging.
+ITEM_TIMEOUT = 600
 
 
 class AugmentError(ValueError):
@@ -157,6 +161,24 @@ def _worker_run(args: tuple[dict, int, int]) -> list[dict]:
     return _worker_engine.run(item, seed, copies)
 
 
+def _forget_inherited_forkserver() -> None:
+    """In a child made by ``fork`` (e.g. Celery's prefork pool), drop the parent's forkserver.
+
+    multiprocessing keeps the forkserver in module state; a forked child inherits the parent's
+    and then fails on it (it is not the child's own process). Starting afresh is what it needs.
+    """
+    forkserver = getattr(multiprocessing, "forkserver", None)
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and getattr(server, "_forkserver_pid", None) is not None:
+        server.__init__()
+
+
+if hasattr(os, "register_at_fork"):
+    import multiprocessing.forkserver  # noqa: F401  (so that the hook finds it)
+
+    os.register_at_fork(after_in_child=_forget_inherited_forkserver)
+
+
 def _context() -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
@@ -205,8 +227,34 @@ def _generate(spec, items, copies, seed, processes, progress, infos, recipe, qua
         yield from _report(results, total, progress)
         return
     ctx = _context()
-    with ctx.Pool(processes, initializer=_worker_init, initargs=(spec, infos, recipe, quality)) as pool:
+    with _children_allowed():
+        pool = ctx.Pool(processes, initializer=_worker_init, initargs=(spec, infos, recipe, quality))
+    with pool:
         yield from _report(_bounded(pool, items, seed, copies, window=processes * WINDOW_PER_PROCESS), total, progress)
+
+
+@contextlib.contextmanager
+def _children_allowed():
+    """Let a Celery prefork pool child (a daemonic billiard process) start the engine's pool.
+
+    Two things stand in the way there, both about the *current* process object that billiard
+    installs: multiprocessing refuses children to daemonic processes (so that none outlive their
+    parent), and billiard's authentication key refuses to be pickled into the start-up data of a
+    forkserver child. The engine's pool cannot outlive its parent -- it is closed or terminated when
+    the engine's generator ends or is abandoned (``with pool``), and its workers belong to the
+    forkserver, which exits when its parent goes away -- so for the moment the workers start, the
+    flag is lifted and the key is presented as a plain multiprocessing key (same bytes).
+    """
+    config = multiprocessing.current_process()._config
+    saved = {key: config[key] for key in ("daemon", "authkey") if key in config}
+    config["daemon"] = False
+    if "authkey" in saved:
+        config["authkey"] = multiprocessing.process.AuthenticationString(bytes(saved["authkey"]))
+    try:
+        yield
+    finally:
+        config.pop("daemon", None)
+        config.update(saved)
 
 
 def _bounded(pool, items: Sequence[dict], seed: int, copies: int, *, window: int) -> Iterator[list[dict]]:
@@ -222,7 +270,12 @@ def _bounded(pool, items: Sequence[dict], seed: int, copies: int, *, window: int
         if len(pending) >= window:
             break
     while pending:
-        outputs = pending.popleft().get()
+        try:
+            outputs = pending.popleft().get(timeout=ITEM_TIMEOUT)
+        except multiprocessing.TimeoutError:
+            raise AugmentError(
+                f"A worker process gave no result for {ITEM_TIMEOUT} s (killed, or out of memory?); stopping."
+            ) from None
         following = next(upcoming, None)
         if following is not None:
             pending.append(pool.apply_async(_worker_run, ((following, seed, copies),)))

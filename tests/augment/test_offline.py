@@ -91,6 +91,22 @@ def test_same_output_with_two_processes(tmp_path):
     assert [o["annotations"] for o in one] == [o["annotations"] for o in two]
 
 
+def _engine_in_a_pool_child(items):
+    return [o["image"] for o in augment_items(spec=SPEC, items=items, copies=1, seed=9, labels=LABELS, processes=2)]
+
+
+@pytest.mark.slow
+def test_two_processes_from_inside_a_celery_prefork_child(tmp_path):
+    """Celery's prefork children are daemonic billiard processes: the engine's pool must start there."""
+    import billiard
+
+    items = make_items(tmp_path, n=3)
+    with billiard.Pool(1) as pool:
+        inside = pool.apply(_engine_in_a_pool_child, (items,))
+    here = [o["image"] for o in augment_items(spec=SPEC, items=items, copies=1, seed=9, labels=LABELS)]
+    assert inside == here
+
+
 @pytest.mark.parametrize("split", ["val", "test", "unassigned", None])
 def test_val_and_test_images_are_never_augmented(tmp_path, split):
     items = make_items(tmp_path, n=2)
