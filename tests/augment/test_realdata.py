@@ -124,3 +124,15 @@ def test_dlc_mouse_ears_swap_under_a_flip_and_lists_keep_their_length():
         for seed in range(3):
             _, result = low_light(image, [annotation], seed=seed)
             assert len(result[0]["geometry"]["points"]) == 4
+
+
+@pytest.mark.parametrize("slug", sorted(PROFILES))
+def test_every_profile_runs_on_real_photos_of_any_size(slug):
+    aug = Augmenter(PROFILES[slug].spec)
+    for image, annotations in coco128(3):
+        for seed in range(2):
+            out, result = aug(image, annotations, seed=seed)
+            h, w = out.shape[:2]
+            assert out.dtype == np.uint8 and out.shape[2] == 3
+            for a in result:
+                validate_geometry(a["kind"], a["geometry"], width=w, height=h)
