@@ -40,11 +40,14 @@ class _Collector:
     def __init__(self) -> None:
         self._parts: list[bytes] = []
         self._position = 0
+        self.size = 0  # bytes written and not yet taken
 
     def write(self, data) -> int:
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)
         self._parts.append(data)
         self._position += len(data)
+        self.size += len(data)
         return len(data)
 
     def tell(self) -> int:
@@ -56,22 +59,22 @@ class _Collector:
     def take(self) -> bytes:
         data = b"".join(self._parts)
         self._parts.clear()
+        self.size = 0
         return data
 
 
 def _compression_for(name: str) -> int:
-    suffix = Path(name).suffix.lower()
+    suffix = os.path.splitext(name)[1].lower()
     if suffix in STORED_SUFFIXES or ".tfrecord" in name:
         return zipfile.ZIP_STORED
     return zipfile.ZIP_DEFLATED
 
 
 class ZipStream:
-    """Add members, then iterate the archive's bytes. Members are produced lazily.
+    """Turns ``(name, source)`` members into the archive's bytes, lazily (see :meth:`iter_zip`).
 
-    Usage: build a generator of ``(name, source)`` pairs, where a source is ``bytes``, a
-    :class:`~pathlib.Path` or :class:`LocalFile` naming a file, or an iterator of ``bytes`` chunks (a member whose content
-    is generated as it is written, e.g. a large JSON), and call :meth:`iter_zip`.
+    A source is ``bytes``, a :class:`~pathlib.Path` or :class:`LocalFile` naming a file, or an
+    iterator of ``bytes``/``str`` pieces (a member generated as it is written, e.g. a large JSON).
     """
 
     def __init__(self) -> None:
@@ -79,63 +82,66 @@ class ZipStream:
         self._zip = zipfile.ZipFile(self._sink, "w", allowZip64=True, compresslevel=COMPRESS_LEVEL)
         self.names: set[str] = set()
 
-    def _info(self, name: str) -> zipfile.ZipInfo:
+    def _info(self, name: str, compress_type: int | None = None) -> zipfile.ZipInfo:
         if name in self.names:
             raise ValueError(f"Duplicate member {name!r} in an export.")
         self.names.add(name)
         info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
-        info.compress_type = _compression_for(name)
+        info.compress_type = _compression_for(name) if compress_type is None else compress_type
         if info.compress_type == zipfile.ZIP_DEFLATED:
             info._compresslevel = COMPRESS_LEVEL  # Python 3.11's name; ZipFile(compresslevel=) skips ZipInfo members
         info.external_attr = 0o644 << 16
         return info
 
-    def add(self, name: str, source) -> Iterator[bytes]:
-        """Write one member; yields the archive's bytes as they become available."""
-        info = self._info(name)
-        if isinstance(source, (bytes, bytearray)) and len(source) < SMALL_STORED_BYTES:
-            info.compress_type = zipfile.ZIP_STORED  # a deflate stream per tiny file costs more than it saves
-        if isinstance(source, (bytes, bytearray)):
-            self._zip.writestr(info, bytes(source))
-            yield self._sink.take()
-            return
-        if isinstance(source, (Path, LocalFile)):
-            info.file_size = os.stat(source).st_size
-            with open(source, "rb") as src, self._zip.open(info, "w") as dst:
-                while chunk := src.read(CHUNK_BYTES):
-                    dst.write(chunk)
-                    yield self._sink.take()
-            yield self._sink.take()
-            return
-        # A generated member: size unknown in advance, so allow it to pass 4 GiB.
-        buffered = 0
-        with self._zip.open(info, "w", force_zip64=True) as dst:
-            for piece in source:
-                if isinstance(piece, str):
-                    piece = piece.encode("utf-8")
-                dst.write(piece)
-                buffered += len(piece)
-                if buffered >= CHUNK_BYTES:
-                    buffered = 0
-                    yield self._sink.take()
-        yield self._sink.take()
+    def _write_small(self, name: str, data: bytes) -> None:
+        # A deflate stream per tiny file costs more than it saves.
+        stored = zipfile.ZIP_STORED if len(data) < SMALL_STORED_BYTES else None
+        self._zip.writestr(self._info(name, stored), data)
 
-    def close(self) -> bytes:
-        self._zip.close()
-        return self._sink.take()
+    def _write_large_file(self, name: str, path: str, size: int) -> Iterator[bytes]:
+        info = self._info(name)
+        info.file_size = size
+        with open(path, "rb") as src, self._zip.open(info, "w") as dst:
+            while chunk := src.read(CHUNK_BYTES):
+                dst.write(chunk)
+                if self._sink.size:
+                    yield self._sink.take()
+
+    def _write_generated(self, name: str, pieces) -> Iterator[bytes]:
+        # Size unknown in advance, so allow it to pass 4 GiB.
+        with self._zip.open(self._info(name), "w", force_zip64=True) as dst:
+            for piece in pieces:
+                dst.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
+                if self._sink.size >= CHUNK_BYTES:
+                    yield self._sink.take()
 
     def iter_zip(self, members) -> Iterator[bytes]:
-        """The whole archive for an iterable of ``(name, source)`` members, as non-empty chunks."""
-        pending = bytearray()
+        """The whole archive for an iterable of ``(name, source)`` members, as non-empty chunks of
+        about ``CHUNK_BYTES`` (one small member more at most)."""
+        sink = self._sink
         for name, source in members:
-            for data in self.add(name, source):
-                pending += data
-                if len(pending) >= CHUNK_BYTES:
-                    yield bytes(pending)
-                    pending.clear()
-        pending += self.close()
-        if pending:
-            yield bytes(pending)
+            if isinstance(source, (bytes, bytearray)):
+                data = bytes(source)
+            elif isinstance(source, (Path, LocalFile)):
+                size = os.stat(source).st_size
+                if size > CHUNK_BYTES:
+                    if sink.size:
+                        yield sink.take()
+                    yield from self._write_large_file(name, str(source), size)
+                    continue
+                with open(source, "rb") as fh:
+                    data = fh.read()
+            else:
+                yield from self._write_generated(name, source)
+                continue
+            if sink.size and sink.size + len(data) >= CHUNK_BYTES:
+                yield sink.take()
+            self._write_small(name, data)
+            if sink.size >= CHUNK_BYTES:
+                yield sink.take()
+        self._zip.close()
+        if sink.size:
+            yield sink.take()
 
 
 # --- serving a finished archive: ETag, conditional GET and byte ranges -----------------------
