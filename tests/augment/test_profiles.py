@@ -102,3 +102,35 @@ def test_profiles_keep_annotations_valid(slug):
         out, result = aug(image, annotations, seed=seed)
         assert len([a for a in result if a["kind"] == "keypoints"]) == 1
         assert out.dtype == np.uint8 and out.ndim == 3
+
+
+def test_tungsten_warm_cast_grows_with_severity():
+    image = flat_image(140, 128, 96)
+    warmth = []
+    for s in SEVERITIES:
+        outs = [corrupt("indoor-tungsten", s, image, seed=k).astype(float) for k in range(8)]
+        warmth.append(np.mean([o[..., 0].mean() / o[..., 2].mean() for o in outs]))
+    assert warmth[0] > 1.0  # redder than blue already at severity 1
+    assert warmth[0] < warmth[2] < warmth[4], warmth
+
+
+def test_cheap_lens_corners_darken_with_severity():
+    image = flat_image(180, 160, 120)
+    ratios = []
+    for s in SEVERITIES:
+        out = corrupt("cheap-lens", s, image).astype(float).mean(axis=2)
+        ratios.append(out[8:20, 8:20].mean() / out[54:66, 74:86].mean())
+    assert ratios[0] < 1.0
+    assert ratios[0] > ratios[2] > ratios[4], ratios
+
+
+@pytest.mark.parametrize("slug", ["dashcam-motion", "cheap-lens"])
+def test_blur_grows_with_severity(slug):
+    """Sharpness (variance of the Laplacian) falls as motion blur or defocus grows."""
+    import cv2
+
+    image = smooth_image(192, 144, seed=2)
+    image[::8] = 255  # fine horizontal and vertical lines to blur
+    image[:, ::8] = 0
+    sharpness = [float(cv2.Laplacian(corrupt(slug, s, image).mean(axis=2), cv2.CV_64F).var()) for s in SEVERITIES]
+    assert sharpness[0] > sharpness[2] > sharpness[4], sharpness
