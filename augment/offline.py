@@ -1,7 +1,10 @@
 """The offline augmentation engine: augmented copies of a dataset's train images, in parallel.
 
 The dataset-version build (``export``) calls :func:`augment_items` for the train split of a
-version; the corruption suite (:mod:`augment.corruption`) uses the same machinery for any split.
+version (directly, through :func:`augment.services.train_images_augment`, or as the ready-made
+step :func:`augment.version_step.step_augment`); the corruption suite
+(:func:`augment.services.corruption_build`) uses the same machinery, :func:`run_engine`, for any
+split.
 
 Contract of :func:`augment_items`
 ---------------------------------
@@ -38,7 +41,10 @@ Parallelism: ``processes > 1`` runs a pool of worker processes started with ``fo
 Celery worker holding database connections and threads (the job heartbeat), and OpenCV's thread
 pool does not survive ``fork``. Workers import only this module, albumentations and numpy: no
 Django, no settings, no database; everything they need travels in the arguments. Each worker
-runs OpenCV single-threaded so that N processes use N cores.
+runs OpenCV single-threaded so that N processes use N cores. The pool also starts from inside a
+Celery prefork child (see :func:`_children_allowed`), keeps at most a few items per worker in
+flight (memory stays bounded when the consumer is slow), and gives up with an error if a worker
+dies mid-item rather than waiting forever.
 
 Errors: a non-train item, a missing or undecodable file, or a bad spec raise
 :class:`AugmentError` (a ``ValueError``) with a sentence naming the item; the version build turns
