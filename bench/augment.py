@@ -8,7 +8,7 @@
     its own one-process rate. The engine also carries each image's annotations (3 boxes, a
     polygon) through the transform; the bare loop moves pixels only.
 
-Run: ``python bench/augment.py [--images 48] [--rounds 3]``. Prints what it measured and, last,
+Run: ``python bench/augment.py [--images 96] [--rounds 4]``. Prints what it measured and, last,
 one JSON line. Timings take the best of the rounds (these machines are shared and noisy).
 """
 
@@ -133,7 +133,7 @@ def bench_engine(n_images: int, rounds: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     cv2.setNumThreads(1)
