@@ -137,7 +137,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    load_before = os.getloadavg()[0]
     result = {"benchmark": "augment", **bench_transform(args.rounds), **bench_engine(args.images, args.rounds)}
+    # Other work on the machine steals cores from the two-process run first: say how busy it was.
+    result["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    print(f"load average (1 min) before/after: {result['load_average_1min']} on {os.cpu_count()} cores")
     print(json.dumps(result))
 
 
