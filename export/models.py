@@ -90,6 +90,7 @@ class VersionImage(models.Model):
         default=0, help_text="Objects (non-tag annotations) in the version before this image: global object ids"
     )
     coco = models.TextField(blank=True, help_text="This image's COCO annotation entries, made once at build")
+    yolo = models.TextField(blank=True, help_text="This image's YOLO label-file text, made once at build")
     meta = models.JSONField(default=dict, blank=True)
 
     class Meta:

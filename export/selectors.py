@@ -17,7 +17,7 @@ from .models import DatasetVersion, VersionImage
 
 def version_get_for_user(*, user, version_id: int, can: Can = Can.VIEW) -> DatasetVersion:
     """The version (with project and job), ``version.user_role`` set; 404 / 403 as for projects."""
-    version = DatasetVersion.objects.select_related("project", "job", "created_by").filter(pk=version_id).first()
+    version = DatasetVersion.objects.select_related("project", "job__created_by", "created_by").filter(pk=version_id).first()
     role = project_role(user=user, project_id=version.project_id) if version else None
     _check(role, can)
     version.user_role = role
@@ -25,7 +25,7 @@ def version_get_for_user(*, user, version_id: int, can: Can = Can.VIEW) -> Datas
 
 
 def versions_of(*, project) -> QuerySet[DatasetVersion]:
-    return DatasetVersion.objects.filter(project=project).select_related("job", "created_by").order_by("-number")
+    return DatasetVersion.objects.filter(project=project).select_related("job__created_by", "created_by").order_by("-number")
 
 
 def version_images(*, version: DatasetVersion, split: str | None = None) -> QuerySet[VersionImage]:

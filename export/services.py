@@ -127,6 +127,11 @@ def version_build(*, version: DatasetVersion, ctx: JobContext | None = None) -> 
     build.total = selected_images(project=version.project, params=version.params).count()
     try:
         result = run_pipeline(build)
+        # Writers that can precompute per-image output do it now, once (the version never changes).
+        version.counts, version.image_count = result["counts"], result["image_count"]
+        progress = (lambda f, m: ctx.progress(0.95 + 0.05 * f, m)) if ctx else None
+        if formats.yolo.materialize(version, progress=progress):
+            result["materialized"] = {**result["materialized"], "yolo": formats.yolo.LINES_REVISION}
     except BaseException as exc:
         VersionImage.objects.filter(version=version).delete()
         DatasetVersion.objects.filter(pk=version.pk).update(

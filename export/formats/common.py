@@ -79,7 +79,11 @@ def rows(version: DatasetVersion, split: str | None = None, *, annotations: bool
 
 
 def image_path(row: Row) -> LocalFile:
-    return LocalFile(os.path.join(settings.MEDIA_ROOT, row.file))
+    return media_file(row.file)
+
+
+def media_file(relative: str) -> LocalFile:
+    return LocalFile(os.path.join(settings.MEDIA_ROOT, relative))
 
 
 def stem(row: VersionImage) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 
 import cv2
 import numpy as np
@@ -29,8 +30,11 @@ import yaml
 
 from annotate.geometry import rle_to_mask
 
-from ..models import DatasetVersion
+from ..models import DatasetVersion, VersionImage
 from . import common
+
+# Bump when the label-file text changes: versions built before have it made on the fly.
+LINES_REVISION = 1
 
 
 def _keypoint_labels(version: DatasetVersion) -> list[dict]:
@@ -174,20 +178,60 @@ def label_lines(annotations: list[dict], *, width: int, height: int, task: str, 
     return lines
 
 
+class _LineMaker:
+    """Label-file text of one image, for the version's task."""
+
+    def __init__(self, version: DatasetVersion):
+        self.task = task_of(version)
+        self.indexes = common.label_indexes(version)
+        keypoint_labels = _keypoint_labels(version)
+        self.keypoint_count = len(keypoint_labels[0]["keypoint_names"]) if keypoint_labels else 0
+        self.keypoint_label_names = {label["name"] for label in keypoint_labels}
+
+    def text(self, annotations: list[dict], width: int, height: int) -> str:
+        lines = label_lines(annotations, width=width, height=height, task=self.task, indexes=self.indexes,
+                            keypoint_count=self.keypoint_count, keypoint_label_names=self.keypoint_label_names)
+        return "\n".join(lines) + "\n" if lines else ""
+
+
+def materialize(version: DatasetVersion, progress: common.Progress = None) -> bool:
+    """Store every image's label-file text with the version (done once, at build: it is immutable).
+
+    Returns False (nothing stored) when the version cannot be written as YOLO.
+    """
+    if check(version):
+        return False
+    maker = _LineMaker(version)
+    queryset = VersionImage.objects.filter(version=version)
+    batch: list[VersionImage] = []
+    fields = ("index", "id", "width", "height", "annotations")
+    for index, pk, width, height, objects in common.paged(queryset, fields):
+        batch.append(VersionImage(pk=pk, yolo=maker.text(objects, width, height)))
+        if len(batch) >= common.ROW_CHUNK:
+            VersionImage.objects.bulk_update(batch, ["yolo"])
+            batch.clear()
+            if progress is not None:
+                progress(index / max(version.image_count, 1), None)
+    if batch:
+        VersionImage.objects.bulk_update(batch, ["yolo"])
+    return True
+
+
 def members(version: DatasetVersion, *, with_images: bool, progress: common.Progress = None) -> Iterator[tuple]:
-    task = task_of(version)
-    indexes = common.label_indexes(version)
-    keypoint_labels = _keypoint_labels(version)
-    keypoint_count = len(keypoint_labels[0]["keypoint_names"]) if keypoint_labels else 0
-    keypoint_label_names = {label["name"] for label in keypoint_labels}
     ticker = common.Ticker(version, progress)
+    stored = version.materialized.get("yolo") == LINES_REVISION
+    maker = None if stored else _LineMaker(version)
     yield common.MANIFEST_NAME, common.manifest(version, "yolo", with_images)
     yield "data.yaml", data_yaml(version)
     for split in common.splits_of(version):
-        for row in common.rows(version, split):
-            lines = label_lines(row.annotations, width=row.width, height=row.height, task=task, indexes=indexes,
-                                keypoint_count=keypoint_count, keypoint_label_names=keypoint_label_names)
-            yield f"labels/{split}/{common.stem(row)}.txt", ("\n".join(lines) + "\n" if lines else "").encode()
+        queryset = VersionImage.objects.filter(version=version, split=split)
+        if stored:
+            texts = common.paged(queryset, ("index", "file", "file_name", "yolo"))
+        else:
+            texts = ((row.index, row.file, row.file_name, maker.text(row.annotations, row.width, row.height))
+                     for row in common.rows(version, split))
+        for _index, file, file_name, text in texts:
+            yield f"labels/{split}/{PurePosixPath(file_name).stem}.txt", text.encode()
             if with_images:
-                yield f"images/{split}/{row.file_name}", common.image_path(row)
+                yield f"images/{split}/{file_name}", common.media_file(file)
             ticker.tick(f"Writing {split}")

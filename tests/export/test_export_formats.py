@@ -327,7 +327,7 @@ def test_coco_entries_made_at_build_equal_those_made_on_the_fly(rich):
     from export.formats import coco
     from export.models import DatasetVersion
 
-    assert rich.materialized == {"coco": coco.FRAGMENT_REVISION}
+    assert rich.materialized["coco"] == coco.FRAGMENT_REVISION
     stored = b"".join(services.export_chunks(version=rich, fmt="coco", with_images=False))
     DatasetVersion.objects.filter(pk=rich.pk).update(materialized={})  # as if built by an older release
     rich.refresh_from_db()
@@ -339,3 +339,25 @@ def test_coco_annotation_ids_are_unique_across_the_version(rich, export_zip):
     ids = [a["id"] for split in ("train", "val", "test")
            for a in json.loads(archive.read(f"annotations/instances_{split}.json"))["annotations"]]
     assert len(ids) == len(set(ids)) == rich.annotation_count - 1  # all but the tag
+
+
+@pytest.mark.parametrize("images", [True, False])
+def test_yolo_label_text_made_at_build_equals_text_made_on_the_fly(rich, images):
+    from export.formats import yolo as yolo_format
+    from export.models import DatasetVersion
+
+    assert rich.materialized["yolo"] == yolo_format.LINES_REVISION
+    stored = b"".join(services.export_chunks(version=rich, fmt="yolo", with_images=images))
+    DatasetVersion.objects.filter(pk=rich.pk).update(materialized={})
+    rich.refresh_from_db()
+    assert b"".join(services.export_chunks(version=rich, fmt="yolo", with_images=images)) == stored
+
+
+def test_a_version_yolo_cannot_hold_is_not_materialized_for_it(project, labels, add_images, build_version):
+    from annotate import services as annotate_services
+
+    hand = annotate_services.label_create(project=project, name="hand", keypoint_names=["wrist", "thumb"])
+    (image,) = add_images(1)
+    annotate(image, [(labels["face"], "keypoints", FACE), (hand, "keypoints", {"points": [[1, 1, 2], [2, 2, 2]]})])
+    version = build_version(project)
+    assert version.status == "ready" and "yolo" not in version.materialized

@@ -281,3 +281,12 @@ def test_versions_page_lists_versions_with_download_links(client, users, project
     assert "for the page" in html and f"/api/versions/{version.pk}/export?format=yolo" in html
     client.force_login(users["outsider"])
     assert client.get(f"/projects/{project.pk}/versions/").status_code == 404
+
+
+def test_version_list_has_no_n_plus_one(api, users, project, annotated, build_version, django_assert_max_num_queries):
+    for _ in range(4):
+        build_version(project)
+    with django_assert_max_num_queries(8):
+        response = api(users["viewer"]).get(f"/api/projects/{project.pk}/versions/")
+    assert response.status_code == 200 and len(response.data) == 4
+    assert response.data[0]["job"]["created_by"] == "owner"
