@@ -303,8 +303,9 @@ class Augmenter:
         if kind == "box":
             if not np.isfinite(pts).all():
                 return None
-            x0, y0 = np.clip(pts.min(axis=0), 0, [width, height])
-            x1, y1 = np.clip(pts.max(axis=0), 0, [width, height])
+            (lo_x, lo_y), (hi_x, hi_y) = pts.min(axis=0), pts.max(axis=0)
+            x0, x1 = min(max(float(lo_x), 0.0), width), min(max(float(hi_x), 0.0), width)
+            y0, y1 = min(max(float(lo_y), 0.0), height), min(max(float(hi_y), 0.0), height)
             if x1 - x0 < MIN_BOX_SIDE or y1 - y0 < MIN_BOX_SIDE:
                 return None
             return validate_geometry(
