@@ -190,6 +190,8 @@ def main() -> int:
         baseline_2 = run_child(data_dir, "baseline", str(version_id), str(out / "baseline2.zip"))
         coco_2 = run_child(data_dir, "export", str(version_id), str(out / "coco2.zip"), "coco")
         yolo = run_child(data_dir, "export", str(version_id), str(out / "yolo.zip"), "yolo")
+        yolo_2 = run_child(data_dir, "export", str(version_id), str(out / "yolo2.zip"), "yolo")
+        yolo = min(yolo, yolo_2, key=lambda r: r["seconds"])
         base_s = min(baseline["seconds"], baseline_2["seconds"])
         coco_s = min(coco["seconds"], coco_2["seconds"])
         peak = max(coco["peak_rss_mb"], coco_2["peak_rss_mb"])
@@ -225,9 +227,11 @@ def main() -> int:
                 dm_s = seen["read_seconds"] + seen["convert_seconds"]
                 print(f"datumaro COCO -> YOLO (read + write):   {dm_s:.2f}s ({wall:.2f}s with start-up); "
                       f"it saw {seen['items']} items")
-                print(f"  ours (YOLO export) is {dm_s / yolo['seconds']:.1f}x faster (goal >= 5)")
+                print(f"  our YOLO export is {dm_s / yolo['seconds']:.1f}x faster (goal >= 5); "
+                      f"our COCO export {dm_s / coco_s:.1f}x")
                 result.update(datumaro_seconds=round(dm_s, 3), datumaro_items=seen["items"],
-                              speedup_vs_datumaro=round(dm_s / yolo["seconds"], 2))
+                              speedup_vs_datumaro=round(dm_s / yolo["seconds"], 2),
+                              coco_speedup_vs_datumaro=round(dm_s / coco_s, 2))
         elif not args.skip_datumaro:
             print(f"datumaro skipped: {DATUMARO_PYTHON} is missing (make datumaro-venv)")
         print(json.dumps(result))

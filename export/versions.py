@@ -39,7 +39,7 @@ from django.utils.module_loading import import_string
 from PIL import Image as PILImage
 
 from annotate import storage
-from annotate.geometry import mask_to_rle, rle_to_mask
+from annotate.geometry import GeometryError, mask_to_rle, rle_to_mask, validate_geometry
 from annotate.models import Annotation, Image, Split
 from annotate.splits import split_for_key, split_key
 from jobs.runner import JobContext, JobError
@@ -319,10 +319,21 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem]) -> dict:
     known = set(version.label_names)
     category_ids = {name: i + 1 for i, name in enumerate(version.label_names)}
     object_offset = 0
+    keypoint_names = {label["name"]: label.get("keypoint_names") or [] for label in version.labels}
     for item in items:
+        if item.split not in SPLITS:
+            raise JobError(f"Image {item.original_name!r} is in split {item.split!r}; a version has train, val and test.")
         for annotation in item.annotations:
             if annotation["label"] not in known:
                 raise JobError(f"Image {item.original_name!r} has an annotation with unknown label {annotation['label']!r}.")
+            if item.image_id is None:  # made by a pipeline step (e.g. augmentation): check it like any input
+                try:
+                    annotation["geometry"] = validate_geometry(
+                        annotation["kind"], annotation["geometry"], width=item.width, height=item.height,
+                        keypoint_names=keypoint_names[annotation["label"]],
+                    )
+                except GeometryError as exc:
+                    raise JobError(f"A generated image ({item.original_name!r}) has invalid geometry: {exc}") from None
         row = VersionImage(
             version=version, index=index, source_image_id=item.image_id, file=_owned_file(item),
             sha256=item.sha256, mime_type=item.mime_type, file_name=names.take(item.original_name, item.sha256, item.mime_type),

@@ -290,3 +290,21 @@ def test_version_list_has_no_n_plus_one(api, users, project, annotated, build_ve
         response = api(users["viewer"]).get(f"/api/projects/{project.pk}/versions/")
     assert response.status_code == 200 and len(response.data) == 4
     assert response.data[0]["job"]["created_by"] == "owner"
+
+
+def test_a_step_that_makes_invalid_geometry_fails_the_build(project, annotated, build_version, settings):
+    global _duplicate_train_step
+
+    def out_of_bounds(ctx, items):
+        for item in items:
+            yield item
+            moved = [{**a, "geometry": {"x": 60, "y": 40, "w": 30, "h": 30}} for a in item.annotations if a["kind"] == "box"]
+            if moved:
+                yield versions.VersionItem(**{**item.__dict__, "image_id": None, "source": "augmented",
+                                              "original_name": "bad-" + item.original_name, "annotations": moved})
+
+    _duplicate_train_step = out_of_bounds
+    settings.VERSION_BUILD_EXTRA_STEPS = ["tests.export.test_versions._duplicate_train_step"]
+    version = build_version(project)
+    assert version.status == DatasetVersion.Status.FAILED
+    assert "invalid geometry" in version.error and "outside" in version.error
