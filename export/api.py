@@ -57,7 +57,9 @@ class VersionDetailApi(APIView):
         version = selectors.version_get_for_user(user=request.user, version_id=version_id)
         return Response(VersionSerializer(version).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, version_id: int):
+        """Delete a version (owners); its cached exports go with it."""
         version = selectors.version_get_for_user(user=request.user, version_id=version_id, can=Can.MANAGE)
         services.version_delete(version=version)
         return Response(status=status.HTTP_204_NO_CONTENT)
