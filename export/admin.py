@@ -2,28 +2,10 @@
 
 from django.contrib import admin
 
-from .models import DatasetVersion, Export, VersionImage
+from .models import DatasetVersion, Export
 
 
 class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class VersionImageInline(admin.TabularInline):
-    """Shown on a version's page (large versions: use the API's /versions/{id}/images/)."""
-
-    model = VersionImage
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = False
-    fields = ["index", "file_name", "split", "width", "height", "source"]
-    readonly_fields = fields
-
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
@@ -38,7 +20,8 @@ class DatasetVersionAdmin(_ReadOnly):
     search_fields = ["project__name", "name", "content_hash"]
     list_select_related = ["project"]
     readonly_fields = [f.name for f in DatasetVersion._meta.fields]
-    inlines = [VersionImageInline]
+    # No inline of the frozen images: a version may hold hundreds of thousands. They are listed,
+    # paginated, by GET /api/versions/{id}/images/.
 
 
 @admin.register(Export)

@@ -308,3 +308,14 @@ def test_a_step_that_makes_invalid_geometry_fails_the_build(project, annotated, 
     version = build_version(project)
     assert version.status == DatasetVersion.Status.FAILED
     assert "invalid geometry" in version.error and "outside" in version.error
+
+
+def test_admin_shows_versions_read_only(client, make_user, project, annotated, build_version):
+    version = build_version(project)
+    admin = make_user("root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    assert client.get("/admin/export/datasetversion/").status_code == 200
+    page = client.get(f"/admin/export/datasetversion/{version.pk}/change/")
+    assert page.status_code == 200 and b"Save" not in page.content
+    assert client.post(f"/admin/export/datasetversion/{version.pk}/change/", {"name": "x"}).status_code == 403
+    assert client.get("/admin/export/datasetversion/add/").status_code == 403
