@@ -9,7 +9,8 @@
     polygon) through the transform; the bare loop moves pixels only.
 
 Run: ``python bench/augment.py [--images 96] [--rounds 4]``. Prints what it measured and, last,
-one JSON line. Timings take the best of the rounds (these machines are shared and noisy).
+one JSON line. Part (a) takes the best of its rounds; part (b) sums interleaved rounds (these
+machines are shared and noisy).
 """
 
 from __future__ import annotations
@@ -113,15 +114,20 @@ def bench_engine(n_images: int, rounds: int) -> dict:
     # Warm-up: first calls, and the forkserver that later pools fork their workers from.
     list(augment_items(spec=spec, items=items[:2], copies=1, seed=0, processes=2))
     bare_loop()
-    bare_rate = engine1 = engine2 = 0.0
-    for r in range(rounds):  # interleaved, order alternating, so a noisy neighbour hurts all alike
-        if r % 2:
-            engine1 = max(engine1, rate(engine(1), n_images, 1))
-            bare_rate = max(bare_rate, rate(bare_loop, n_images, 1))
-        else:
-            bare_rate = max(bare_rate, rate(bare_loop, n_images, 1))
-            engine1 = max(engine1, rate(engine(1), n_images, 1))
-        engine2 = max(engine2, rate(engine(2), n_images, 1))
+    spent = {"bare": 0.0, "engine1": 0.0, "engine2": 0.0}
+    runs = {"bare": bare_loop, "engine1": engine(1), "engine2": engine(2)}
+
+    def timed(name: str) -> None:
+        start = time.perf_counter()
+        runs[name]()
+        spent[name] += time.perf_counter() - start
+
+    # Interleaved with the order alternating, and summed over the rounds: a noisy neighbour
+    # (these cores are shared) then slows every variant alike instead of deciding the ratio.
+    for r in range(rounds):
+        for name in (("bare", "engine1", "engine2") if r % 2 == 0 else ("engine2", "engine1", "bare")):
+            timed(name)
+    bare_rate, engine1, engine2 = (n_images * rounds / spent[k] for k in ("bare", "engine1", "engine2"))
     print(f"(b) phone-low-light, {n_images} images 640x480, copies=1: bare Compose loop {bare_rate:.1f} images/s; "
           f"engine 1 process {engine1:.1f} images/s (ratio {engine1 / bare_rate:.2f}); "
           f"engine 2 processes {engine2:.1f} images/s ({engine2 / engine1:.2f}x one process)")
