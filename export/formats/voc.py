@@ -50,11 +50,11 @@ _PALETTE = voc_palette()
 
 
 def labelmap(version: DatasetVersion) -> bytes:
-    """``labelmap.txt`` as datumaro/CVAT write it, so the classes (and their colours) are known."""
+    """``labelmap.txt`` as datumaro/CVAT write it. Each class's colour is its entry of the VOC
+    colour map, the colour its pixels have in ``SegmentationClass`` (readers match the two)."""
     lines = ["# label:color_rgb:parts:actions", "background:0,0,0::"]
-    for label in version.labels:
-        color = label.get("color") or "#000000"
-        r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    for i, label in enumerate(version.labels, start=1):
+        r, g, b = _PALETTE[3 * i:3 * i + 3]
         lines.append(f"{label['name']}:{r},{g},{b}::")
     return ("\n".join(lines) + "\n").encode()
 

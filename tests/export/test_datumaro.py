@@ -103,3 +103,13 @@ def test_datumaro_reads_the_yolo_export(datumaro_python, project, labels, add_im
     subsets, per_label = _expected(version)
     assert seen["items"] == 5 and seen["subsets"] == subsets
     assert seen["per_label"] == per_label
+
+
+def test_datumaro_reads_the_voc_object_masks(datumaro_python, detection_version, export_zip, tmp_path):
+    folder = extract(export_zip(detection_version, "voc"), tmp_path)
+    seen = datumaro_read(datumaro_python, folder, "voc_instance_segmentation")
+    # the two segmented objects (a polygon and a mask, both in train) come back as instance masks
+    assert seen["subsets"] == {"train": 2}
+    assert seen["annotations"]["mask"] == 2
+    full = datumaro_read(datumaro_python, folder, "voc")  # class masks must match labelmap.txt colours
+    assert full["items"] == 7 and full["annotations"]["bbox"] == 7

@@ -220,7 +220,7 @@ def test_voc_xml_image_sets_and_object_masks(rich, export_zip):
     archive = export_zip(rich, "voc")
     names = set(archive.namelist())
     assert "labelmap.txt" in names
-    assert archive.read("labelmap.txt").decode().splitlines()[1:3] == ["background:0,0,0::", "cat:255,0,0::"]
+    assert archive.read("labelmap.txt").decode().splitlines()[1:3] == ["background:0,0,0::", "cat:128,0,0::"]
     train = archive.read("ImageSets/Main/train.txt").decode().split()
     assert len(train) == 2 and len(archive.read("ImageSets/Main/val.txt").decode().split()) == 2
     assert sum(1 for n in names if n.startswith("JPEGImages/")) == 6
