@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import coco, csv, imagefolder, tfrecord, voc, yolo
 
-WRITER_REVISION = 1
+WRITER_REVISION = 2
 
 WRITERS = {
     "coco": coco,
