@@ -36,6 +36,10 @@ class VersionInputSerializer(serializers.Serializer):
     include_unannotated = serializers.BooleanField(default=True)
     split = SplitSpecSerializer(required=False)
     preprocessing = PreprocessingSerializer(required=False)
+    augment = serializers.DictField(
+        required=False,
+        help_text='Augmented copies of the train split: {"recipe": <recipe id>, "copies": 1..50, "seed": 0}',
+    )
 
 
 class VersionSerializer(serializers.ModelSerializer):

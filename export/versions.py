@@ -12,7 +12,8 @@ counts and the content hash.
 
 **The seam for later steps** (e.g. augmented copies of the train split): register a step with
 :func:`step_register` (typically from an ``AppConfig.ready``) or name it in the
-``VERSION_BUILD_EXTRA_STEPS`` setting (dotted paths). Extra steps run after preprocessing, in
+``VERSION_BUILD_EXTRA_STEPS`` setting (dotted paths; by default the augmentation app's
+``augment.version_step.step_augment``, driven by ``params["augment"]``). Extra steps run after preprocessing, in
 registration order, and read their options from ``ctx.params`` (the version's recorded
 parameters, e.g. ``ctx.params.get("augment")``). A step that adds images stores their bytes with
 :func:`annotate.storage.store_image` and yields new items with ``source="augmented"``, geometry
@@ -254,10 +255,15 @@ def step_preprocess(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator
         yield item
 
 
+# Run after preprocessing unless the ``VERSION_BUILD_EXTRA_STEPS`` setting names others. The
+# augmentation step passes items through untouched unless the version's params carry "augment".
+DEFAULT_EXTRA_STEPS = ["augment.version_step.step_augment"]
+
+
 def build_steps() -> list[Step]:
     """The steps of a build, in order (freezing is done by :func:`version_build` after them)."""
-    extra = [import_string(path) for path in getattr(settings, "VERSION_BUILD_EXTRA_STEPS", [])]
-    return [step_select, step_split, step_preprocess, *_REGISTERED, *extra]
+    paths = getattr(settings, "VERSION_BUILD_EXTRA_STEPS", DEFAULT_EXTRA_STEPS)
+    return [step_select, step_split, step_preprocess, *_REGISTERED, *(import_string(path) for path in paths)]
 
 
 # --- freezing -------------------------------------------------------------------------------

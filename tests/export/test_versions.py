@@ -319,3 +319,34 @@ def test_admin_shows_versions_read_only(client, make_user, project, annotated, b
     assert page.status_code == 200 and b"Save" not in page.content
     assert client.post(f"/admin/export/datasetversion/{version.pk}/change/", {"name": "x"}).status_code == 403
     assert client.get("/admin/export/datasetversion/add/").status_code == 403
+
+
+def test_augmented_copies_of_the_train_split_through_the_api(
+    api, users, project, labels, add_images, django_capture_on_commit_callbacks
+):
+    from augment.models import Recipe
+
+    images = add_images(3)
+    for image in images:
+        annotate(image, [(labels["cat"], "box", {"x": 5, "y": 5, "w": 20, "h": 20})])
+    set_split(images[:2], "train")
+    set_split(images[2:], "val")
+    recipe = Recipe.objects.create(project=project, name="flip", spec={"transforms": [{"name": "HorizontalFlip", "p": 1}]})
+    body = {"augment": {"recipe": recipe.pk, "copies": 2, "seed": 1}}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(users["owner"]).post(f"/api/projects/{project.pk}/versions/", body, format="json")
+    version = DatasetVersion.objects.get(pk=response.data["version"])
+    assert version.status == DatasetVersion.Status.READY, version.error
+    rows = list(VersionImage.objects.filter(version=version).values_list("source", "split", "annotations", "width"))
+    augmented = [r for r in rows if r[0] == "augmented"]
+    assert len(augmented) == 4 and {r[1] for r in augmented} == {"train"}
+    for _, _, objects, width in augmented:  # flipped: x' = width - (x + w)
+        assert objects[0]["geometry"]["x"] == pytest.approx(width - 25)
+    assert version.counts["images"] == {"train": 6, "val": 1, "test": 0}
+    assert version.params["augment"] == {"recipe": recipe.pk, "copies": 2, "seed": 1}
+
+
+def test_a_bad_augment_option_fails_the_build_with_a_reason(project, annotated, build_version):
+    version = build_version(project, augment={"recipe": 999999, "copies": 1})
+    assert version.status == DatasetVersion.Status.FAILED
+    assert "999999" in version.error
