@@ -212,7 +212,14 @@ def _record_ready(version: DatasetVersion, fmt: str, with_images: bool, path: Pa
               "error": "", "finished_at": timezone.now()}
     if job is not None:
         fields["job"] = job
-    export, _ = Export.objects.update_or_create(version=version, format=fmt, with_images=with_images, defaults=fields)
+    try:
+        with transaction.atomic():
+            export, _ = Export.objects.update_or_create(
+                version=version, format=fmt, with_images=with_images, defaults=fields
+            )
+    except IntegrityError:  # the same export finished in another request at the same moment
+        Export.objects.filter(version=version, format=fmt, with_images=with_images).update(**fields)
+        export = Export.objects.get(version=version, format=fmt, with_images=with_images)
     return export
 
 
