@@ -1,4 +1,6 @@
-"""Browser tests: Debian's Chromium driven by Playwright against pytest-django's live server.
+"""Browser fixtures (a pytest plugin, loaded from the root conftest): Debian's Chromium driven by
+Playwright against pytest-django's live server. One browser serves the whole session, whichever
+app's tests ask for it (two Playwright instances cannot share a thread).
 
 Playwright's sync API runs an event loop in the test thread, which makes Django refuse ORM
 calls there unless told that this is fine (the live server runs in its own thread)."""
@@ -18,7 +20,7 @@ from django.test import Client  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",

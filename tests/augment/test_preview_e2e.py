@@ -8,13 +8,8 @@ from playwright.sync_api import expect
 
 from annotate.models import Annotation
 from augment.models import Recipe
-from tests.e2e import conftest as e2e
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-# The browser fixtures of tests/e2e, shared rather than copied.
-browser = e2e.browser
-pages = e2e.pages
 
 
 def test_preview_grid_draws_samples_with_their_annotations(pages, users, project, labels, add_images):
