@@ -13,7 +13,10 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from annotate.models import Image
 from annotate.permissions import Can, role_allows
+from augment.models import Recipe
+from augment.services import corruption_build
 from jobs.services import job_create
 
 PUBLIC, AUTHENTICATED = "public", "authenticated"
@@ -53,6 +56,21 @@ RULES: dict[tuple[str, str], str] = {
     ("image-annotations", "get"): Can.VIEW,
     ("image-annotations", "put"): Can.ANNOTATE,
     ("image-review", "post"): Can.REVIEW,
+    ("project-import", "post"): Can.MANAGE,
+    ("augment-profile-list", "get"): AUTHENTICATED,
+    ("augment-profile-detail", "get"): AUTHENTICATED,
+    ("augment-transform-list", "get"): AUTHENTICATED,
+    ("recipe-list", "get"): Can.VIEW,
+    ("recipe-list", "post"): Can.MANAGE,
+    ("recipe-from-profile", "post"): Can.MANAGE,
+    ("recipe-detail", "get"): Can.VIEW,
+    ("recipe-detail", "put"): Can.MANAGE,
+    ("recipe-detail", "patch"): Can.MANAGE,
+    ("recipe-detail", "delete"): Can.MANAGE,
+    ("recipe-preview", "post"): Can.VIEW,
+    ("corruption-build", "post"): Can.MANAGE,
+    ("corruption-manifest", "get"): Can.VIEW,
+    ("corruption-image", "get"): Can.VIEW,
 }
 ROLES = ("viewer", "annotator", "reviewer", "owner")  # checked in this order: destructive owner last
 
@@ -86,9 +104,13 @@ def test_the_walk_finds_the_core_endpoints():
 def objects(users, project, labels, add_images):
     image = add_images(1)[0]
     job = job_create(kind="test", created_by=users["owner"], project=project)
+    recipe = Recipe.objects.create(project=project, name="noise", spec={"transforms": []})
+    Image.objects.filter(pk=image.pk).update(split="test")
+    corruption_build(project=project, profile="phone-low-light", severity=3, split="test", seed=0)
     return {
         "project_id": project.pk, "image_id": image.pk, "label_id": labels["cat"].pk,
-        "username": "viewer", "job_id": job.pk,
+        "username": "viewer", "job_id": job.pk, "recipe_id": recipe.pk,
+        "slug": "phone-low-light", "profile": "phone-low-light", "severity": 3, "split": "test", "seed": 0,
     }
 
 

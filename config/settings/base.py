@@ -200,6 +200,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
 JOB_HEARTBEAT_SECONDS = env.int("JOB_HEARTBEAT_SECONDS", default=15)
 JOB_STALE_AFTER = env.int("JOB_STALE_AFTER", default=120)
 
+# Worker processes one offline augmentation (version build, corruption suite) fans out to.
+AUGMENT_PROCESSES = env.int("AUGMENT_PROCESSES", default=2)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
