@@ -17,6 +17,7 @@ from annotate.models import Image
 from annotate.permissions import Can, role_allows
 from augment.models import Recipe
 from augment.services import corruption_build
+from export.services import version_build, version_create
 from jobs.services import job_create
 
 PUBLIC, AUTHENTICATED = "public", "authenticated"
@@ -71,6 +72,12 @@ RULES: dict[tuple[str, str], str] = {
     ("corruption-build", "post"): Can.MANAGE,
     ("corruption-manifest", "get"): Can.VIEW,
     ("corruption-image", "get"): Can.VIEW,
+    ("version-list", "get"): Can.VIEW,
+    ("version-list", "post"): Can.MANAGE,
+    ("version-detail", "get"): Can.VIEW,
+    ("version-detail", "delete"): Can.MANAGE,
+    ("version-images", "get"): Can.VIEW,
+    ("version-export", "get"): Can.VIEW,
 }
 ROLES = ("viewer", "annotator", "reviewer", "owner")  # checked in this order: destructive owner last
 
@@ -107,9 +114,11 @@ def objects(users, project, labels, add_images):
     recipe = Recipe.objects.create(project=project, name="noise", spec={"transforms": []})
     Image.objects.filter(pk=image.pk).update(split="test")
     corruption_build(project=project, profile="phone-low-light", severity=3, split="test", seed=0)
+    version = version_create(project=project, created_by=users["owner"], params={"include_unannotated": True})
+    version_build(version=version)
     return {
         "project_id": project.pk, "image_id": image.pk, "label_id": labels["cat"].pk,
-        "username": "viewer", "job_id": job.pk, "recipe_id": recipe.pk,
+        "username": "viewer", "job_id": job.pk, "recipe_id": recipe.pk, "version_id": version.pk,
         "slug": "phone-low-light", "profile": "phone-low-light", "severity": 3, "split": "test", "seed": 0,
     }
 
