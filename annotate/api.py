@@ -5,10 +5,7 @@ visible to the user, 403 if the role does not allow the action)."""
 from __future__ import annotations
 
 import re
-import uuid
-from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -214,21 +211,7 @@ class ImageZipUploadApi(APIView):
         """Queue a zip of images for upload; 202 with the job to follow."""
         project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.UPLOAD)
         upload = request.FILES.get("file")
-        if upload is None:
-            raise ValidationError({"file": "Send the zip archive in the 'file' field."})
-        if upload.size > settings.ZIP_MAX_BYTES:
-            raise ValidationError({"file": f"The archive is larger than {settings.ZIP_MAX_BYTES:,} bytes."})
-        folder = Path(settings.DATA_DIR) / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{uuid.uuid4().hex}.zip"
-        with open(path, "wb") as fh:
-            for chunk in upload.chunks():
-                fh.write(chunk)
-        try:
-            count = uploads.zip_check(path)
-        except Exception:
-            path.unlink(missing_ok=True)
-            raise
+        path, count = uploads.zip_upload_spool(upload=upload, folder="uploads", check=uploads.zip_check)
         with transaction.atomic():
             job = job_create(
                 kind="images.upload_zip", created_by=request.user, project=project,

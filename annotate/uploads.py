@@ -9,8 +9,11 @@ the existing image as a duplicate.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,6 +27,7 @@ from .imaging import CheckedImage, ImageRejected, check_image_bytes
 from .models import Image, Project
 
 MAX_REPORTED_PROBLEMS = 20
+T = TypeVar("T")
 
 
 @dataclass
@@ -92,6 +96,29 @@ def images_upload(*, project: Project, files: list, user, source: str = Image.So
              "detail": f"{len(problems)} of {len(files)} files were refused; no image was added."}
         )
     return _save_checked(project=project, checked=checked, user=user, source=source)
+
+
+def zip_upload_spool(*, upload, folder: str, check: Callable[[Path], T]) -> tuple[Path, T]:
+    """Write an uploaded archive under ``DATA_DIR/<folder>/`` chunk by chunk, then ``check(path)``.
+
+    Refused (400, nothing kept) when it is over ``ZIP_MAX_BYTES`` or when ``check`` raises; the
+    caller then queues a job that reads the file. Returns the path and what ``check`` returned.
+    """
+    if upload is None:
+        raise ValidationError({"file": "Send the zip archive in the 'file' field."})
+    if upload.size > settings.ZIP_MAX_BYTES:
+        raise ValidationError({"file": f"The archive is larger than {settings.ZIP_MAX_BYTES:,} bytes."})
+    target = Path(settings.DATA_DIR) / folder
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / f"{uuid.uuid4().hex}.zip"
+    with open(path, "wb") as fh:
+        for chunk in upload.chunks():
+            fh.write(chunk)
+    try:
+        return path, check(path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def zip_check(path: str | Path) -> int:

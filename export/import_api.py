@@ -7,20 +7,16 @@ which reads and validates everything before writing anything, runs as a job.
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
-
-from django.conf import settings
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate import selectors
 from annotate.permissions import Can
+from annotate.uploads import zip_upload_spool
 from jobs.serializers import JobSerializer
 from jobs.services import job_enqueue
 
@@ -48,20 +44,10 @@ class ProjectImportApi(APIView):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = ImportInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
-        if upload.size > settings.ZIP_MAX_BYTES:
-            raise ValidationError({"file": f"The archive is larger than {settings.ZIP_MAX_BYTES:,} bytes."})
-        folder = Path(settings.DATA_DIR) / "imports"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{uuid.uuid4().hex}.zip"
-        with open(path, "wb") as fh:
-            for chunk in upload.chunks():
-                fh.write(chunk)
-        try:
-            import_archive_check(path=path, format=data.validated_data["format"])
-        except Exception:
-            path.unlink(missing_ok=True)
-            raise
+        upload, fmt = data.validated_data["file"], data.validated_data["format"]
+        path, _ = zip_upload_spool(
+            upload=upload, folder="imports", check=lambda p: import_archive_check(path=p, format=fmt)
+        )
         with transaction.atomic():
             job = dataset_import_job_create(
                 project=project, path=path, format=data.validated_data["format"], user=request.user,
