@@ -8,6 +8,9 @@
     its own one-process rate. The engine also carries each image's annotations (3 boxes, a
     polygon) through the transform; the bare loop moves pixels only.
 
+OpenCV runs one thread per process throughout, as in the engine's workers, so the one-process
+figures use one core and the two-process speed-up measures processes, not threads.
+
 Run: ``python bench/augment.py [--images 96] [--rounds 4]``. Prints what it measured and, last,
 one JSON line. Part (a) takes the best of its rounds; part (b) sums interleaved rounds (these
 machines are shared and noisy).
@@ -30,6 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import albumentations as A  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+
+# One thread per process everywhere (as the engine's worker processes run): OpenCV would otherwise
+# spread a single process over both cores, and "two processes vs one" would measure threads.
+cv2.setNumThreads(1)
 
 from augment.offline import augment_items, derive_seed, encode_jpeg, read_image  # noqa: E402
 from augment.profiles import PROFILES  # noqa: E402
