@@ -103,8 +103,12 @@ class Image(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="image_unique_content_in_project")]
-        indexes = [models.Index(fields=["project", "split"]), models.Index(fields=["project", "status"])]
+        # Not unique: uploads de-duplicate by content in code, but a dataset import keeps one image per
+        # dataset entry even when two entries are byte-identical files (the file is stored once).
+        indexes = [
+            models.Index(fields=["project", "split"]), models.Index(fields=["project", "status"]),
+            models.Index(fields=["project", "sha256"], name="image_project_sha256"),
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:

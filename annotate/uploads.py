@@ -4,7 +4,7 @@ Both are all-or-nothing for broken images: every file is checked before anything
 a request (or job) with one bad image adds none. Files whose content is not an image at all are
 an error in a request, and skipped (and reported) in a zip, where READMEs and label files are
 common. The same bytes uploaded twice to a project are stored once; the second upload reports
-the existing image as a duplicate.
+the existing image (the oldest one of that content) as a duplicate and creates nothing.
 """
 
 from __future__ import annotations
@@ -55,7 +55,12 @@ def _save_checked(
     for name, image in checked:
         unique.setdefault(image.sha256, (name, image))
     with transaction.atomic():
-        existing = {i.sha256: i for i in Image.objects.filter(project=project, sha256__in=list(unique))}
+        # The database does not make content unique (an import keeps identical dataset entries apart),
+        # so uploads to one project take turns here to keep their de-duplication exact.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        existing: dict[str, Image] = {}
+        for row in Image.objects.filter(project=project, sha256__in=list(unique)).order_by("id"):
+            existing.setdefault(row.sha256, row)  # the oldest image of that content
         to_create = []
         for sha, (name, image) in unique.items():
             if sha in existing:
