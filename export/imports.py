@@ -9,10 +9,17 @@ The import runs in three passes so that a dataset with problems changes nothing:
 3. only when there is no problem at all: image files are stored (content-addressed, so storing
    is idempotent) and labels, images and annotations are created in one transaction.
 
-Labels are matched by name (a keypoint label must have the same keypoints); images whose content
-is already in the project are not added twice: they get the imported annotations only if they
-have none yet. Byte-identical files within the dataset (a project stores each content once)
-become one image holding the objects of all of them; the summary lists such pairs. Splits come
+Labels are matched by name (a keypoint label must have the same keypoints). Every image entry of
+the dataset becomes its own project image with its own annotations, even when two entries are
+byte-identical files (the file itself is stored once, by content); the summary counts and lists
+such pairs (``duplicate_files``, ``duplicate_file_pairs``), and when they land in different splits
+the health report shows them as a split leak. Each imported image records its dataset-relative
+path in ``meta["import_path"]``, so re-importing the same dataset adds nothing: an entry whose
+bytes and path match an image imported earlier is that image. An entry whose bytes match an image
+that was not imported (an upload) is that image too, as uploads de-duplicate by content: one such
+image stands for one entry of the dataset, and any further identical entries become new images.
+An existing image gets the entry's annotations only if it has none yet. In an image folder, the same
+file under the same name in several class folders of a split is one image of several classes. Splits come
 from the dataset. With ``clip``, boxes, polygons and keypoints that stick out of the image by at
 most :data:`CLIP_MAX_FRACTION` of its size are clipped to it (and counted) instead of being
 refused. Annotations drawn on the raw pixels of a photo whose EXIF
@@ -258,10 +265,22 @@ def _object_prepare(obj: ObjectSpec, label: LabelSpec, width: int, height: int, 
     return cleaned, attributes, clipped
 
 
+def _same_image_in_class_folders(format: str, first: ImageSpec, spec: ImageSpec) -> bool:
+    """Whether an image-folder entry is an earlier one's file in another class folder (same name and split).
+
+    That is how an image of several classes is laid out in an image folder, so it is one image.
+    """
+    return (
+        format == "imagefolder" and first.split == spec.split
+        and first.file.rsplit("/", 1)[-1] == spec.file.rsplit("/", 1)[-1]
+    )
+
+
 def _check_images(
     *, files: DatasetFiles, dataset: ParsedDataset, labels: dict[str, LabelSpec], clip: bool, report: ProblemReport, ctx
 ) -> tuple[list[_CheckedImage], dict]:
-    checked: dict[str, _CheckedImage] = {}
+    checked: list[_CheckedImage] = []
+    first_of: dict[str, _CheckedImage] = {}  # sha256 -> the first entry with those bytes
     stats: Counter = Counter()
     duplicates: list[dict] = []
     kept_bytes = 0
@@ -303,19 +322,24 @@ def _check_images(
                 continue
             stats["clipped"] += clipped
             objects.append((obj.label, obj.kind, geometry, attributes))
-        same = checked.get(image.sha256)
-        if same is not None:  # the same picture twice in the dataset: one image, all its objects
-            same.objects.extend(objects)
+        first = first_of.get(image.sha256)
+        if first is not None and _same_image_in_class_folders(dataset.format, first.spec, spec):
+            first.objects.extend(objects)  # <split>/<class>/<name> in several class folders: several classes
+            continue
+        if first is not None:  # the same bytes again: its own image, sharing the stored file
             stats["duplicate_files"] += 1
             if len(duplicates) < 100:
-                duplicates.append({"file": spec.file, "same_as": same.spec.file})
+                duplicates.append({"file": spec.file, "same_as": first.spec.file})
+            checked.append(_CheckedImage(spec, first.checked, first.kept, first.size_bytes, objects))
             continue
         size = len(image.data)
         keep = kept_bytes + size <= KEEP_IMAGE_BYTES
         kept_bytes += size if keep else 0
-        checked[image.sha256] = _CheckedImage(spec, image if keep else replace(image, data=b""), keep, size, objects)
+        item = _CheckedImage(spec, image if keep else replace(image, data=b""), keep, size, objects)
+        first_of[image.sha256] = item
+        checked.append(item)
     stats["image_files"] = len(dataset.images)
-    return list(checked.values()), {**stats, "duplicates": duplicates}
+    return checked, {**stats, "duplicates": duplicates}
 
 
 def _image_bytes(files: DatasetFiles, item: _CheckedImage) -> bytes:
@@ -334,26 +358,77 @@ def _single(file: str, message: str) -> ProblemReport:
     return report
 
 
-def _write(
-    *, project: Project, files: DatasetFiles, dataset: ParsedDataset, labels: dict[str, LabelSpec],
-    items: list[_CheckedImage], user, ctx,
-) -> dict:
-    shas = [item.checked.sha256 for item in items]
-    existing = {}
+def import_path_of(meta: dict) -> str | None:
+    """The dataset-relative path an image was imported from, or None for an image not imported.
+
+    Images imported before ``import_path`` was recorded have it only under ``meta["import"]["file"]``.
+    """
+    if not isinstance(meta, dict):
+        return None
+    path = meta.get("import_path")
+    if isinstance(path, str):
+        return path
+    old = meta.get("import")
+    return old.get("file") if isinstance(old, dict) and isinstance(old.get("file"), str) else None
+
+
+def _existing_images(project: Project, shas: list[str]) -> tuple[dict, dict]:
+    """The project's images holding these contents: ({(sha, import path): row}, {sha: [rows not imported]}).
+
+    Rows are dicts with ``id``, ``sha256`` and ``n`` (its annotation count), in id order.
+    """
+    by_path: dict[tuple[str, str], dict] = {}
+    plain: dict[str, list[dict]] = {}
     for start in range(0, len(shas), QUERY_BATCH):  # bounded IN lists (SQLite caps query parameters)
         rows = (
             Image.objects.filter(project=project, sha256__in=shas[start:start + QUERY_BATCH])
             .annotate(n=Count("annotations"))
-            .values("id", "sha256", "n")
+            .order_by("id")
+            .values("id", "sha256", "meta", "n")
         )
-        existing.update({row["sha256"]: row for row in rows})
-    new_items = [item for item in items if item.checked.sha256 not in existing]
-    total = max(len(new_items), 1)
-    for index, item in enumerate(new_items):  # files first, outside the transaction: storing is idempotent
+        for row in rows:
+            path = import_path_of(row["meta"])
+            if path is None:
+                plain.setdefault(row["sha256"], []).append(row)
+            else:
+                by_path.setdefault((row["sha256"], path), row)
+    return by_path, plain
+
+
+def _match_existing(items: list[_CheckedImage], by_path: dict, plain: dict) -> list[dict | None]:
+    """For every entry, the existing image it is (or None: a new image).
+
+    An entry is the image imported earlier from the same path with the same bytes; failing that,
+    an image of the same bytes that was not imported (uploaded) stands for it, each such image for
+    one entry of the dataset at most.
+    """
+    unclaimed = {sha: list(rows) for sha, rows in plain.items()}
+    matched: list[dict | None] = []
+    for item in items:
+        row = by_path.get((item.checked.sha256, item.spec.file[:500]))
+        if row is None and unclaimed.get(item.checked.sha256):
+            row = unclaimed[item.checked.sha256].pop(0)
+        matched.append(row)
+    return matched
+
+
+def _write(
+    *, project: Project, files: DatasetFiles, dataset: ParsedDataset, labels: dict[str, LabelSpec],
+    items: list[_CheckedImage], user, ctx,
+) -> dict:
+    firsts = list({item.checked.sha256: item for item in items}.values())
+    total = max(len(firsts), 1)
+    for index, item in enumerate(firsts):  # files first, outside the transaction: storing is idempotent
         ctx.progress(0.8 + 0.15 * index / total, f"Storing {item.spec.file}" if index % 50 == 0 else None)
-        storage.store_image(item.checked.sha256, item.checked.extension, _image_bytes(files, item))
+        relative = storage.image_relative_path(item.checked.sha256, item.checked.extension)
+        if not storage.media_path(relative).exists():
+            storage.store_image(item.checked.sha256, item.checked.extension, _image_bytes(files, item))
     ctx.progress(0.95, "Saving labels, images and annotations", force=True)
     with transaction.atomic():
+        # One import (or upload) at a time per project, so that two cannot both add the same entry.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        by_path, plain = _existing_images(project, [item.checked.sha256 for item in firsts])
+        matched = _match_existing(items, by_path, plain)
         known = {label.name: label for label in LabelClass.objects.filter(project=project)}
         created_labels = []
         for name in dataset.labels:
@@ -364,6 +439,7 @@ def _write(
                     keypoint_names=spec.keypoint_names, skeleton=spec.skeleton,
                 )
                 created_labels.append(name)
+        new_items = [item for item, row in zip(items, matched) if row is None]
         images = Image.objects.bulk_create(
             [
                 Image(
@@ -374,30 +450,38 @@ def _write(
                     original_name=item.spec.file.rsplit("/", 1)[-1][:255], source=Image.Source.IMPORT,
                     split=item.spec.split if item.spec.split in Split.values else Split.UNASSIGNED,
                     phash=item.checked.phash, uploaded_by=user,
-                    meta={"import": {"format": dataset.format, "file": item.spec.file[:500]}},
+                    meta={
+                        "import_path": item.spec.file[:500],
+                        "import": {"format": dataset.format, "file": item.spec.file[:500]},
+                    },
                 )
                 for item in new_items
             ],
             batch_size=500,
         )
-        image_ids = {row["sha256"]: row["id"] for row in existing.values()}
-        image_ids.update({i.sha256: i.pk for i in images})
-        missing = [i.sha256 for i in images if not i.pk]  # backends that do not return ids from bulk inserts
-        for start in range(0, len(missing), QUERY_BATCH):
-            batch = missing[start:start + QUERY_BATCH]
-            image_ids.update(Image.objects.filter(project=project, sha256__in=batch).values_list("sha256", "id"))
+        if not all(image.pk for image in images):  # backends that do not return ids from bulk inserts
+            ids = {}
+            for start in range(0, len(images), QUERY_BATCH):
+                batch = {image.sha256 for image in images[start:start + QUERY_BATCH]}
+                for pk, sha, meta in Image.objects.filter(project=project, sha256__in=batch).values_list(
+                    "id", "sha256", "meta"
+                ):
+                    ids[(sha, import_path_of(meta))] = pk
+            for image in images:
+                image.pk = ids[(image.sha256, image.meta["import_path"])]
+        new_ids = iter(image.pk for image in images)
         annotations, by_kind, touched, skipped = [], Counter(), [], 0
-        for item in items:
-            row = existing.get(item.checked.sha256)
+        for item, row in zip(items, matched):
             if row is not None and row["n"]:
                 skipped += 1  # already annotated in the project: left as it is
                 continue
+            image_id = next(new_ids) if row is None else row["id"]
             if row is not None and item.objects:
                 touched.append(row["id"])
             for label, kind, geometry, attributes in item.objects:
                 annotations.append(
                     Annotation(
-                        image_id=image_ids[item.checked.sha256], label=known[label], kind=kind, geometry=geometry,
+                        image_id=image_id, label=known[label], kind=kind, geometry=geometry,
                         attributes=attributes, source=Annotation.Source.IMPORTED, created_by=user,
                     )
                 )
@@ -409,7 +493,7 @@ def _write(
     return {
         "format": dataset.format,
         "images_created": len(new_items),
-        "images_existing": len(existing),
+        "images_existing": len(items) - len(new_items),
         "images_existing_already_annotated": skipped,
         "annotations_created": len(annotations),
         "annotations_by_kind": dict(by_kind),

@@ -22,17 +22,32 @@ def test_raccoon_voc(project):
     result = dataset_import(project=project, path=folder, format="voc")
     assert result["image_files"] == 200
     assert result["annotations_by_kind"] == {"box": 217}
-    # A few files of the set are byte-identical copies (labelled twice, differently); a project
-    # stores each content once, so they become one image holding both files' boxes.
+    # A few files of the set are byte-identical copies, labelled separately: each stays its own image
+    # with its own boxes (sharing one stored file), and the pairs are reported.
     by_content: dict[str, list[str]] = {}
     for path in sorted((folder / "images").iterdir()):
         by_content.setdefault(hashlib.sha256(path.read_bytes()).hexdigest(), []).append(path.name)
     copies = sum(len(names) - 1 for names in by_content.values())
-    assert result["images_created"] == len(by_content) == 200 - copies
+    assert copies == 4
+    assert result["images_created"] == 200 and result["images_existing"] == 0
     assert result["duplicate_files"] == copies == len(result["duplicate_file_pairs"])
+    groups = {tuple(names) for names in by_content.values() if len(names) > 1}
+    reported = {(pair["same_as"].rsplit("/", 1)[-1], pair["file"].rsplit("/", 1)[-1])
+                for pair in result["duplicate_file_pairs"]}
+    assert reported == {(names[0], names[1]) for names in groups}
     assert Annotation.objects.filter(image__project=project).count() == 217
     assert [label.name for label in LabelClass.objects.filter(project=project)] == ["raccoon"]
-    assert Image.objects.filter(project=project, source="import").count() == 200 - copies
+    images = Image.objects.filter(project=project, source="import")
+    assert images.count() == 200 and images.values("sha256").distinct().count() == len(by_content)
+    for first, second in groups:  # both copies are there, each with the boxes of its own XML
+        a, b = images.get(original_name=first), images.get(original_name=second)
+        assert a.pk != b.pk and a.sha256 == b.sha256 and a.file == b.file
+        for image in (a, b):
+            xml = (folder / "annotations" / image.meta["import_path"].rsplit("/", 1)[-1]).with_suffix(".xml")
+            assert image.annotations.count() == xml.read_text().count("<object>")
+    again = dataset_import(project=project, path=folder, format="voc")
+    assert (again["images_created"], again["annotations_created"], again["images_existing"]) == (0, 0, 200)
+    assert Image.objects.filter(project=project).count() == 200
     box = Annotation.objects.get(image__original_name="raccoon-1.jpg")
     assert box.geometry == {"x": 81.0, "y": 88.0, "w": 441.0, "h": 320.0}
 
