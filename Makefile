@@ -3,7 +3,6 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
-export DJANGO_SETTINGS_MODULE ?= config.settings.base
 
 .PHONY: run test venv chromium migrate lint bench-api clean datumaro-venv
 
