@@ -35,7 +35,7 @@ import bpy
 import cv2
 import numpy as np
 from bpy_extras.object_utils import world_to_camera_view
-from mathutils import Matrix, Vector
+from mathutils import Euler, Matrix, Vector
 
 from synth.exr import read_exr
 from synth.spec import CHARACTER_KEYPOINTS, camera_location
@@ -63,12 +63,19 @@ def _mesh_object(name: str, mesh: bpy.types.Mesh, collection) -> bpy.types.Objec
 
 
 def _primitive(kind: str, **kwargs) -> bpy.types.Mesh:
-    """A mesh made by Blender's primitive operators, taken out of the scene."""
+    """A mesh made by Blender's primitive operators, taken out of the scene.
+
+    ``location`` and ``rotation`` (XYZ Euler, radians) are applied to the mesh itself: the
+    operators would put them on the object, which is thrown away.
+    """
+    location = kwargs.pop("location", (0.0, 0.0, 0.0))
+    rotation = kwargs.pop("rotation", (0.0, 0.0, 0.0))
     before = set(bpy.data.objects)
     getattr(bpy.ops.mesh, f"primitive_{kind}_add")(**kwargs)
     (obj,) = set(bpy.data.objects) - before
     mesh = obj.data
     bpy.data.objects.remove(obj)
+    mesh.transform(Matrix.Translation(Vector(location)) @ Euler(rotation, "XYZ").to_matrix().to_4x4())
     return mesh
 
 
