@@ -267,7 +267,7 @@ def export_start(*, version: DatasetVersion, fmt: str, with_images: bool, user) 
 
     with transaction.atomic():
         export = (
-            Export.objects.select_for_update()
+            Export.objects.select_for_update(of=("self",))  # PostgreSQL cannot lock the nullable join
             .select_related("job")
             .filter(version=version, format=fmt, with_images=with_images)
             .first()
