@@ -19,6 +19,8 @@ from augment.models import Recipe
 from augment.services import corruption_build
 from export.services import version_build, version_create
 from jobs.services import job_create
+from synth.services import asset_upload, synth_job_create
+from tests.conftest import image_bytes
 
 PUBLIC, AUTHENTICATED = "public", "authenticated"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -78,6 +80,13 @@ RULES: dict[tuple[str, str], str] = {
     ("version-detail", "delete"): Can.MANAGE,
     ("version-images", "get"): Can.VIEW,
     ("version-export", "get"): Can.VIEW,
+    ("synth-asset-list", "get"): Can.VIEW,
+    ("synth-asset-list", "post"): Can.UPLOAD,
+    ("synth-asset-detail", "get"): Can.VIEW,
+    ("synth-asset-detail", "delete"): Can.UPLOAD,
+    ("synth-job-list", "get"): Can.VIEW,
+    ("synth-job-list", "post"): Can.UPLOAD,
+    ("synth-job-detail", "get"): Can.VIEW,
 }
 ROLES = ("viewer", "annotator", "reviewer", "owner")  # checked in this order: destructive owner last
 
@@ -116,9 +125,15 @@ def objects(users, project, labels, add_images):
     corruption_build(project=project, profile="phone-low-light", severity=3, split="test", seed=0)
     version = version_create(project=project, created_by=users["owner"], params={"include_unannotated": True})
     version_build(version=version)
+    background = asset_upload(project=project, kind="background", name="bg.jpg", data=image_bytes(seed=5),
+                              label=None, user=users["owner"])
+    synth_job = synth_job_create(project=project, user=users["owner"], enqueue=False, spec={
+        "generator": "blender", "count": 1, "resolution": [64, 48], "backgrounds": [background.pk],
+        "classes": [{"label": labels["cat"].pk, "assets": ["builtin:cube"]}]})
     return {
         "project_id": project.pk, "image_id": image.pk, "label_id": labels["cat"].pk,
         "username": "viewer", "job_id": job.pk, "recipe_id": recipe.pk, "version_id": version.pk,
+        "asset_id": background.pk, "synth_job_id": synth_job.pk,
         "slug": "phone-low-light", "profile": "phone-low-light", "severity": 3, "split": "test", "seed": 0,
     }
 
@@ -154,17 +169,25 @@ def test_endpoint_permissions(route, name, method, users, objects):
     if project_scoped:
         outsider = call(users["outsider"], method, url).status_code
         assert outsider == 404, f"non-member {method} {url} got {outsider}"
+    expected = {}
     for role in ROLES:
-        status = call(users[role], method, url).status_code
         if rule == AUTHENTICATED:
-            allowed = True
+            expected[role] = True
         elif rule is None:  # baseline for endpoints without an explicit rule
-            allowed = True if role == "owner" else (method == "get" if role == "viewer" else None)
+            expected[role] = True if role == "owner" else (method == "get" if role == "viewer" else None)
         else:
-            allowed = role_allows(role, Can(rule))
+            expected[role] = role_allows(role, Can(rule))
+    # Refusals first: an allowed DELETE must not remove the object before a refusal is checked.
+    gone = False
+    for role in sorted(ROLES, key=lambda r: (expected[r] is True, ROLES.index(r))):
+        allowed = expected[role]
         if allowed is None:
             continue
-        if allowed:
+        status = call(users[role], method, url).status_code
+        if allowed and gone:  # an earlier allowed role deleted it
+            assert status == 404, f"{role} {method} {url} got {status} after the object was deleted"
+        elif allowed:
             assert status not in (401, 403, 404), f"{role} {method} {url} got {status}"
+            gone = method == "delete" and status == 204
         else:
             assert status == 403, f"{role} {method} {url} got {status}, expected 403"
