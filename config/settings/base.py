@@ -203,6 +203,13 @@ JOB_STALE_AFTER = env.int("JOB_STALE_AFTER", default=120)
 # Worker processes one offline augmentation (version build, corruption suite) fans out to.
 AUGMENT_PROCESSES = env.int("AUGMENT_PROCESSES", default=2)
 
+# Synthetic data: where Blender renders (auto picks a GPU when Cycles finds one), whether uploaded
+# 3D models are test-imported in a short Blender process (and for how long), and their size cap.
+SYNTH_RENDER_DEVICE = env("SYNTH_RENDER_DEVICE", default="auto")
+SYNTH_PROBE_MODELS = env.bool("SYNTH_PROBE_MODELS", default=True)
+SYNTH_PROBE_TIMEOUT = env.int("SYNTH_PROBE_TIMEOUT", default=120)
+SYNTH_ASSET_MAX_BYTES = env.int("SYNTH_ASSET_MAX_BYTES", default=200 * 1024 * 1024)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
