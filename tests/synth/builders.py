@@ -95,3 +95,19 @@ f 2 3 7 6
 f 3 4 8 7
 f 4 1 5 8
 """
+
+
+def cutpaste_assets(project, label, user, *, background_size=(96, 72)):
+    """Upload one RGBA cut-out for ``label`` and one background; returns (cutout, background) assets."""
+    from synth.models import Asset
+    from synth.services import asset_upload
+
+    cutout = asset_upload(project=project, kind=Asset.Kind.CUTOUT, name="cut.png", data=png_bytes(rgba_cutout(24, 30)),
+                          label=label, user=user)
+    width, height = background_size
+    rng = np.random.default_rng(0)
+    background = asset_upload(
+        project=project, kind=Asset.Kind.BACKGROUND, name="bg.png",
+        data=png_bytes(rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)), label=None, user=user,
+    )
+    return cutout, background
