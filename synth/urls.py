@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("projects/<int:project_id>/synth/", views.synth_page, name="synth-page"),
+]

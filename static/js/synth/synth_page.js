@@ -1,0 +1,216 @@
+// The synth page: launch a job through the API, follow every unfinished job (poll once a second),
+// show the first images as they arrive. Everything goes through the REST API with the session cookie.
+(function () {
+  "use strict";
+  const root = document.getElementById("synth");
+  if (!root) return;
+  const projectId = root.dataset.project;
+  const firstImages = Number(root.dataset.firstImages || 12);
+  const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (match) return decodeURIComponent(match[1]);
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  async function api(url, options = {}) {
+    const headers = {"X-CSRFToken": csrfToken(), ...(options.headers || {})};
+    const response = await fetch(url, {credentials: "same-origin", ...options, headers});
+    let body = null;
+    try { body = await response.json(); } catch (e) { body = null; }
+    return {ok: response.ok, status: response.status, body};
+  }
+
+  function describeErrors(body) {
+    if (!body) return "The request failed.";
+    if (typeof body === "string") return body;
+    const parts = [];
+    const walk = (value, key) => {
+      if (Array.isArray(value)) value.forEach((v) => walk(v, key));
+      else if (value && typeof value === "object") Object.entries(value).forEach(([k, v]) => walk(v, key ? `${key}.${k}` : k));
+      else parts.push(key && key !== "detail" ? `${key}: ${value}` : String(value));
+    };
+    walk(body, "");
+    return parts.join(" · ");
+  }
+
+  // --- jobs -----------------------------------------------------------------------------------
+  const list = document.getElementById("synth-jobs");
+
+  function jobCard(job) {
+    let card = list.querySelector(`.synth-job[data-id="${job.id}"]`);
+    if (card) return card;
+    list.querySelectorAll(".empty").forEach((el) => el.remove());
+    card = document.createElement("section");
+    card.className = "card synth-job";
+    card.dataset.id = job.id;
+    card.dataset.job = job.job.id;
+    card.setAttribute("data-testid", `synth-job-${job.id}`);
+    const spec = job.spec || {};
+    const resolution = spec.resolution || ["?", "?"];
+    card.innerHTML = `<h3>Job ${job.id} <span class="muted"></span></h3>
+      <p><span class="badge status"></span> <progress max="1" value="0"></progress> <span class="message"></span></p>
+      <p class="error job-error" hidden></p><div class="thumbs"></div>`;
+    card.querySelector("h3 .muted").textContent =
+      `· ${job.generator} · ${spec.count} image${spec.count === 1 ? "" : "s"} · ${resolution[0]}×${resolution[1]} · seed ${spec.seed}`;
+    if (root.dataset.canCreate === "1") {
+      const cancel = document.createElement("button");
+      cancel.type = "button";
+      cancel.className = "cancel";
+      cancel.textContent = "Cancel";
+      card.querySelector("p").appendChild(cancel);
+    }
+    list.prepend(card);
+    return card;
+  }
+
+  function show(card, job) {
+    const status = job.status || (job.job && job.job.status);
+    card.dataset.status = status;
+    card.querySelector(".status").textContent = status;
+    card.querySelector("progress").value = job.progress || 0;
+    card.querySelector(".message").textContent = (job.job && job.job.message) || "";
+    const error = card.querySelector(".job-error");
+    const text = job.job && job.job.error;
+    error.hidden = !text;
+    error.textContent = text || "";
+    if (TERMINAL.has(status)) card.querySelectorAll(".cancel").forEach((b) => b.remove());
+    const thumbs = card.querySelector(".thumbs");
+    for (const imageId of (job.first_image_ids || []).slice(0, firstImages)) {
+      if (thumbs.querySelector(`[data-image="${imageId}"]`)) continue;
+      const link = document.createElement("a");
+      link.href = `/projects/${projectId}/images/${imageId}/label`;
+      link.dataset.image = imageId;
+      const img = document.createElement("img");
+      img.src = `/api/images/${imageId}/thumbnail`;
+      img.alt = `synthetic image ${imageId}`;
+      img.className = "thumb";
+      link.appendChild(img);
+      thumbs.appendChild(link);
+    }
+  }
+
+  const following = new Set();
+
+  async function follow(id) {
+    if (following.has(id)) return;
+    following.add(id);
+    try {
+      for (;;) {
+        const {ok, body} = await api(`/api/synth-jobs/${id}/`);
+        if (!ok) break;
+        const card = jobCard(body);
+        show(card, body);
+        if (TERMINAL.has(body.status)) break;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    } finally {
+      following.delete(id);
+    }
+  }
+
+  list.addEventListener("click", async (event) => {
+    const button = event.target.closest(".cancel");
+    if (!button) return;
+    const card = button.closest(".synth-job");
+    button.disabled = true;
+    const {ok, body} = await api(`/api/jobs/${card.dataset.job}/cancel`, {method: "POST"});
+    if (!ok) {
+      const error = card.querySelector(".job-error");
+      error.hidden = false;
+      error.textContent = describeErrors(body);
+      button.disabled = false;
+    }
+    follow(card.dataset.id);
+  });
+
+  list.querySelectorAll(".synth-job").forEach((card) => {
+    if (!TERMINAL.has(card.dataset.status)) follow(card.dataset.id);
+  });
+
+  // --- the launch form --------------------------------------------------------------------------
+  const form = document.getElementById("synth-form");
+  if (form) {
+    const generator = () => form.querySelector("input[name=generator]:checked").value;
+    const applyGenerator = () => {
+      root.querySelectorAll("[data-generator]").forEach((el) => { el.hidden = el.dataset.generator !== generator(); });
+    };
+    form.querySelectorAll("input[name=generator]").forEach((el) => el.addEventListener("change", applyGenerator));
+    applyGenerator();
+
+    const number = (name) => Number(form.elements[name].value);
+
+    function spec() {
+      const gen = generator();
+      const out = {
+        generator: gen,
+        count: number("count"),
+        resolution: [number("width"), number("height")],
+        seed: number("seed"),
+        shard_size: number("shard_size"),
+        objects_per_image: [number("objects_min"), number("objects_max")],
+        classes: [],
+        backgrounds: [...form.querySelectorAll(".background:checked")]
+          .filter((el) => !el.closest("[data-generator]") || el.closest("[data-generator]").dataset.generator === gen)
+          .map((el) => Number(el.value)),
+      };
+      if (gen === "blender") {
+        out.samples = number("samples");
+        out.denoise = form.elements.denoise.checked;
+        out.ground = form.elements.ground.checked;
+        out.distractors = [number("distractors_min"), number("distractors_max")];
+      } else {
+        out.blending = [...form.querySelectorAll("input[name=blending]:checked")].map((el) => el.value);
+        out.flip = form.elements.flip.checked;
+      }
+      form.querySelectorAll(".synth-class").forEach((row) => {
+        if (!row.querySelector(".use-label").checked) return;
+        const part = row.querySelector(`[data-generator="${gen}"]`);
+        const assets = [...part.querySelectorAll(".source:checked")]
+          .map((el) => (el.dataset.asset ? Number(el.value) : el.value));
+        const entry = {label: Number(row.dataset.label), assets};
+        if (gen === "cutpaste") entry.use_annotated_masks = part.querySelector(".use-masks").checked;
+        out.classes.push(entry);
+      });
+      return out;
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const error = form.querySelector("[data-testid=form-error]");
+      const button = form.querySelector("[data-testid=launch]");
+      error.hidden = true;
+      button.disabled = true;
+      try {
+        const {ok, body} = await api(root.dataset.jobsApi, {
+          method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({spec: spec()}),
+        });
+        if (!ok) {
+          error.textContent = describeErrors(body);
+          error.hidden = false;
+          return;
+        }
+        show(jobCard(body), body);
+        follow(body.id);
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  const assetForm = document.getElementById("asset-form");
+  if (assetForm) {
+    assetForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const data = new FormData(assetForm);
+      if (!data.get("label")) data.delete("label");
+      const {ok, body} = await api(root.dataset.assetsApi, {method: "POST", body: data});
+      const error = assetForm.querySelector(".error");
+      if (ok) { location.reload(); return; }
+      error.textContent = describeErrors(body);
+      error.hidden = false;
+    });
+  }
+})();

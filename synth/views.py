@@ -1,0 +1,49 @@
+"""HTML page of the synth app: a project's synth jobs, a form to launch one, live progress and the first
+images as they arrive. The page reads through the same selectors as the API and launches, follows and
+cancels jobs through the API itself (fetch, session auth), so it shows exactly what the API returns."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from annotate.permissions import Can, role_allows
+from annotate.selectors import labels_of, project_get_for_user
+
+from . import selectors
+from .models import Asset
+from .services import synth_job_images
+from .spec import BLENDINGS, BUILTIN_MODELS
+
+JOBS_SHOWN = 20
+FIRST_IMAGES = 12
+
+
+@login_required
+def synth_page(request, project_id: int):
+    """Members see the project's synth jobs; those who may add images also get the launch form."""
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    assets = list(selectors.assets_of(project=project))
+    jobs = list(selectors.synth_jobs_of(project=project)[:JOBS_SHOWN])
+    for synth_job in jobs:
+        synth_job.first_image_ids = synth_job_images(synth_job=synth_job, limit=FIRST_IMAGES)
+    labels = [
+        {
+            "id": label.id, "name": label.name, "color": label.color, "keypoint_names": label.keypoint_names,
+            "models": [a for a in assets if a.kind == Asset.Kind.MODEL3D and a.label_id == label.id],
+            "cutouts": [a for a in assets if a.kind == Asset.Kind.CUTOUT and a.label_id == label.id],
+        }
+        for label in labels_of(project=project)
+    ]
+    return render(request, "synth/synth_page.html", {
+        "project": project,
+        "labels": labels,
+        "builtins": BUILTIN_MODELS,
+        "blendings": BLENDINGS,
+        "backgrounds": [a for a in assets if a.kind == Asset.Kind.BACKGROUND],
+        "hdris": [a for a in assets if a.kind == Asset.Kind.HDRI],
+        "asset_kinds": Asset.Kind.choices,
+        "jobs": jobs,
+        "first_images": FIRST_IMAGES,
+        "can_create": role_allows(project.user_role, Can.UPLOAD),
+    })
