@@ -27,8 +27,8 @@ def test_launch_cutpaste_job_and_see_its_thumbnails(pages, users, project, label
     page.get_by_test_id("launch").click()
 
     card = page.locator(".synth-job").first
-    expect(card).to_have_attribute("data-status", "succeeded")
-    expect(card.locator(".thumbs img")).to_have_count(2)
+    expect(card).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    expect(card.locator(".thumbs img")).to_have_count(2, timeout=30_000)
     synth_job = SynthJob.objects.get()
     assert synth_job.spec["generator"] == "cutpaste" and synth_job.spec["count"] == 2
     assert synth_job.created_by == users["annotator"]
@@ -36,7 +36,9 @@ def test_launch_cutpaste_job_and_see_its_thumbnails(pages, users, project, label
     shown = {int(i) for i in card.locator(".thumbs a").evaluate_all("links => links.map(a => a.dataset.image)")}
     assert shown == stored and len(stored) == 2
     # The thumbnails are real images served by the thumbnail API, and link to the labeling page.
-    assert all(card.locator(".thumbs img").evaluate_all("imgs => imgs.map(i => i.complete && i.naturalWidth > 0)"))
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.synth-job .thumbs img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     href = card.locator(".thumbs a").first.get_attribute("href")
     assert href.startswith(f"/projects/{project.pk}/images/") and href.endswith("/label")
     expect(card.locator("progress")).to_have_attribute("value", "1")
