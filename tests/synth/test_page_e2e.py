@@ -54,3 +54,25 @@ def test_refused_spec_shows_the_reason_and_queues_nothing(pages, users, project,
     expect(error).to_contain_text("count")
     expect(error).to_contain_text("empty asset list")
     assert not SynthJob.objects.exists()
+
+
+def test_page_follows_a_queued_job_until_its_images_arrive(pages, users, project, labels):
+    from synth import services
+    from synth.tasks import render_shard
+
+    cutout, background = cutpaste_assets(project, labels["cat"], users["owner"])
+    spec = {"generator": "cutpaste", "count": 2, "resolution": [64, 48], "seed": 1, "shard_size": 1,
+            "classes": [{"label": labels["cat"].pk, "assets": [cutout.pk]}], "backgrounds": [background.pk]}
+    synth_job = services.synth_job_create(project=project, spec=spec, user=users["owner"], enqueue=False)
+    page = pages.open(users["viewer"], f"/projects/{project.pk}/synth/", ready=False)
+    card = page.get_by_test_id(f"synth-job-{synth_job.pk}")
+    expect(card).to_have_attribute("data-status", "queued")
+    expect(card.locator(".thumbs img")).to_have_count(0)
+    first, second = synth_job.shards.order_by("number")
+    render_shard.delay(first.job_id)  # a worker renders one shard: the page picks it up by polling
+    expect(card.locator(".thumbs img")).to_have_count(1, timeout=15_000)
+    expect(card.locator("progress")).to_have_attribute("value", "0.5")
+    render_shard.delay(second.job_id)
+    expect(card).to_have_attribute("data-status", "succeeded", timeout=15_000)
+    expect(card.locator(".thumbs img")).to_have_count(2)
+    assert page.errors == []
