@@ -74,6 +74,22 @@ def image_get_for_user(*, user, image_id: int, can: Can = Can.VIEW) -> Image:
     return image
 
 
+def project_by_id_or_name(ref: str) -> Project:
+    """For command-line tools (no user scope): a project by id, or by its exact, unique name.
+
+    Raises ``LookupError`` with a sentence for the operator when none or several match.
+    """
+    project = Project.objects.filter(pk=int(ref)).first() if ref.isdigit() else None
+    if project is None:
+        matches = list(Project.objects.filter(name=ref)[:2])
+        if len(matches) > 1:
+            raise LookupError(f"Several projects are called {ref!r}; give its id.")
+        project = matches[0] if matches else None
+    if project is None:
+        raise LookupError(f"No project {ref!r} (by id or name).")
+    return project
+
+
 def label_get_in_project(*, project: Project, label_id: int) -> LabelClass:
     label = LabelClass.objects.filter(project=project, pk=label_id).first()
     if label is None:

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotate.models import Project
+from annotate.selectors import project_by_id_or_name
 from export.importers import FORMATS
 from export.imports import dataset_import_job_create, dataset_import_job_run
 from jobs.models import Job
@@ -45,15 +46,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar")
 
     def _project(self, value: str) -> Project:
-        project = Project.objects.filter(pk=int(value)).first() if value.isdigit() else None
-        if project is None:
-            matches = list(Project.objects.filter(name=value)[:2])
-            if len(matches) > 1:
-                raise CommandError(f"Several projects are called {value!r}; give its id.")
-            project = matches[0] if matches else None
-        if project is None:
-            raise CommandError(f"No project {value!r} (by id or name).")
-        return project
+        try:
+            return project_by_id_or_name(value)
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
 
     def handle(self, *args, path: str, project: str, format: str, clip: bool, user: str | None, **options):
         target = self._project(project)

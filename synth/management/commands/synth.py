@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotate.models import LabelClass, Project
+from annotate.selectors import project_by_id_or_name
 from jobs.models import Job
 from jobs.runner import run_job
 from synth import services
@@ -108,15 +109,10 @@ class Command(BaseCommand):
         ))
 
     def _project(self, ref: str) -> Project:
-        project = Project.objects.filter(pk=int(ref)).first() if ref.isdigit() else None
-        if project is None:
-            matches = list(Project.objects.filter(name=ref)[:2])
-            if len(matches) > 1:
-                raise CommandError(f"Several projects are named {ref!r}; give the project id.")
-            project = matches[0] if matches else None
-        if project is None:
-            raise CommandError(f"No project with id or name {ref!r}.")
-        return project
+        try:
+            return project_by_id_or_name(ref)
+        except LookupError as exc:
+            raise CommandError(str(exc)) from None
 
     def _user(self, username: str | None, project: Project):
         if username is None:
