@@ -13,10 +13,68 @@ from annotate.selectors import labels_of, project_get_for_user
 from . import selectors
 from .models import Asset
 from .services import synth_job_images
-from .spec import BLENDINGS, BUILTIN_MODELS
+from .spec import BLENDER_RANGES, BLENDINGS, BUILTIN_MODELS, INTEGER_RANGES
 
 JOBS_SHOWN = 20
 FIRST_IMAGES = 12
+
+# The Blender ranges the launch form offers, grouped as on the page: (group, [(spec field, label, unit)]).
+# Defaults and limits come from the spec itself, so the form always starts from what the API would fill in.
+RANGE_GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
+    (
+        "Camera",
+        (
+            ("camera_distance", "Distance", "m, beyond the objects' ring"),
+            ("camera_elevation", "Elevation", "degrees above the ground"),
+            ("camera_azimuth", "Azimuth", "degrees"),
+            ("focal_length", "Focal length", "mm on a 36 mm sensor"),
+        ),
+    ),
+    (
+        "Lights",
+        (
+            ("light_count", "Count", "lights"),
+            ("light_power", "Power", "W"),
+            ("light_temperature", "Colour temperature", "K"),
+        ),
+    ),
+    (
+        "Objects and materials",
+        (
+            ("object_scale", "Scale", "× the model's size"),
+            ("hue_jitter", "Hue jitter", "of the colour wheel"),
+            ("roughness", "Roughness", "0 glossy, 1 matte"),
+        ),
+    ),
+)
+
+
+def _plain(value: float) -> int | float:
+    """4.0 as 4 and 1e6 as 1000000, so number inputs show what people would type."""
+    return int(value) if float(value).is_integer() else value
+
+
+def blender_range_fields() -> list[dict]:
+    """The form's range fields with spec_clean's defaults and limits, grouped for the page."""
+    groups = []
+    for title, fields in RANGE_GROUPS:
+        rows = []
+        for name, label, unit in fields:
+            (low, high), lowest, highest = BLENDER_RANGES[name]
+            rows.append(
+                {
+                    "name": name,
+                    "label": label,
+                    "unit": unit,
+                    "min": _plain(low),
+                    "max": _plain(high),
+                    "lowest": _plain(lowest),
+                    "highest": _plain(highest),
+                    "step": "1" if name in INTEGER_RANGES else "any",
+                }
+            )
+        groups.append({"title": title, "fields": rows})
+    return groups
 
 
 @login_required
@@ -29,21 +87,29 @@ def synth_page(request, project_id: int):
         synth_job.first_image_ids = synth_job_images(synth_job=synth_job, limit=FIRST_IMAGES)
     labels = [
         {
-            "id": label.id, "name": label.name, "color": label.color, "keypoint_names": label.keypoint_names,
+            "id": label.id,
+            "name": label.name,
+            "color": label.color,
+            "keypoint_names": label.keypoint_names,
             "models": [a for a in assets if a.kind == Asset.Kind.MODEL3D and a.label_id == label.id],
             "cutouts": [a for a in assets if a.kind == Asset.Kind.CUTOUT and a.label_id == label.id],
         }
         for label in labels_of(project=project)
     ]
-    return render(request, "synth/synth_page.html", {
-        "project": project,
-        "labels": labels,
-        "builtins": BUILTIN_MODELS,
-        "blendings": BLENDINGS,
-        "backgrounds": [a for a in assets if a.kind == Asset.Kind.BACKGROUND],
-        "hdris": [a for a in assets if a.kind == Asset.Kind.HDRI],
-        "asset_kinds": Asset.Kind.choices,
-        "jobs": jobs,
-        "first_images": FIRST_IMAGES,
-        "can_create": role_allows(project.user_role, Can.UPLOAD),
-    })
+    return render(
+        request,
+        "synth/synth_page.html",
+        {
+            "project": project,
+            "labels": labels,
+            "builtins": BUILTIN_MODELS,
+            "blendings": BLENDINGS,
+            "range_groups": blender_range_fields(),
+            "backgrounds": [a for a in assets if a.kind == Asset.Kind.BACKGROUND],
+            "hdris": [a for a in assets if a.kind == Asset.Kind.HDRI],
+            "asset_kinds": Asset.Kind.choices,
+            "jobs": jobs,
+            "first_images": FIRST_IMAGES,
+            "can_create": role_allows(project.user_role, Can.UPLOAD),
+        },
+    )

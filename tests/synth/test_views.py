@@ -49,8 +49,14 @@ def test_viewer_sees_jobs_read_only(client, users, project, labels):
 
 def test_jobs_listed_with_progress_and_first_images(client, users, project, labels, django_capture_on_commit_callbacks):
     cutout, background = cutpaste_assets(project, labels["cat"], users["owner"])
-    spec = {"generator": "cutpaste", "count": 2, "resolution": [64, 48], "seed": 3,
-            "classes": [{"label": labels["cat"].pk, "assets": [cutout.pk]}], "backgrounds": [background.pk]}
+    spec = {
+        "generator": "cutpaste",
+        "count": 2,
+        "resolution": [64, 48],
+        "seed": 3,
+        "classes": [{"label": labels["cat"].pk, "assets": [cutout.pk]}],
+        "backgrounds": [background.pk],
+    }
     with django_capture_on_commit_callbacks(execute=True):
         done = services.synth_job_create(project=project, spec=spec, user=users["owner"])
     waiting = services.synth_job_create(project=project, spec={**spec, "count": 3}, user=users["owner"], enqueue=False)
@@ -71,3 +77,70 @@ def test_jobs_listed_with_progress_and_first_images(client, users, project, labe
 def test_project_page_links_to_the_synth_page(client, users, project):
     client.force_login(users["viewer"])
     assert f'href="/projects/{project.pk}/synth/"' in client.get(f"/projects/{project.pk}/").content.decode()
+
+
+def test_uploaders_get_a_delete_button_per_asset(client, users, project, labels, settings):
+    from synth.models import Asset
+    from synth.services import asset_upload
+
+    from .builders import glb_triangle
+
+    settings.SYNTH_PROBE_MODELS = False  # the page is under test here, not Blender's import
+    cutout, background = cutpaste_assets(project, labels["cat"], users["owner"])
+    model = asset_upload(
+        project=project,
+        kind=Asset.Kind.MODEL3D,
+        name="m.glb",
+        data=glb_triangle(),
+        label=labels["dog"],
+        user=users["owner"],
+    )
+    for role in ("owner", "annotator"):
+        html = page(client, users[role], project).content.decode()
+        for asset in (cutout, background, model):
+            assert f'data-testid="delete-asset-{asset.pk}"' in html
+            assert f'data-asset-item="{asset.pk}"' in html
+        assert html.count('class="asset-delete"') == 3
+    for role in ("reviewer", "viewer"):
+        html = page(client, users[role], project).content.decode()
+        assert 'class="asset-delete"' not in html and "delete-asset-" not in html
+
+
+def test_blender_ranges_prefilled_with_the_spec_defaults(client, users, project, labels):
+    from synth.spec import BLENDER_RANGES, spec_clean
+
+    response = page(client, users["annotator"], project)
+    html = response.content.decode()
+    offered = [f for group in response.context["range_groups"] for f in group["fields"]]
+    names = {f["name"] for f in offered}
+    assert names >= {
+        "camera_distance",
+        "camera_elevation",
+        "camera_azimuth",
+        "focal_length",
+        "light_count",
+        "light_power",
+        "light_temperature",
+        "hue_jitter",
+        "roughness",
+    }
+    # What the form sends back untouched is exactly what the API fills in by itself.
+    cleaned = spec_clean(
+        {"classes": [{"label": labels["cat"].pk, "assets": ["builtin:cube"]}]},
+        labels={labels["cat"].pk: {"name": "cat", "keypoint_names": []}},
+        assets={},
+    )
+    for field in offered:
+        assert [field["min"], field["max"]] == cleaned[field["name"]]
+        assert (field["lowest"], field["highest"]) == tuple(BLENDER_RANGES[field["name"]][1:])
+        assert f'data-range="{field["name"]}"' in html
+        assert f'name="{field["name"]}_min" value="{field["min"]}"' in html
+        assert f'name="{field["name"]}_max" value="{field["max"]}"' in html
+    assert 'name="light_power_max" value="1000"' in html and 'max="1000000"' in html  # plain numbers, no 1e+06
+    assert 'name="hue_jitter_min" value="-0.05"' in html
+    assert 'data-generator="blender" data-testid="blender-ranges"' in html
+
+
+def test_viewer_gets_no_range_fields(client, users, project):
+    html = page(client, users["viewer"], project).content.decode()
+    assert 'data-testid="blender-ranges"' not in html and "data-range=" not in html

@@ -141,6 +141,9 @@
     applyGenerator();
 
     const number = (name) => Number(form.elements[name].value);
+    // An emptied range field is sent as null, so the API names it instead of reading it as 0.
+    const bound = (name) => (Number.isNaN(form.elements[name].valueAsNumber) ? null : form.elements[name].valueAsNumber);
+    const rangeRows = [...form.querySelectorAll("[data-range]")];
 
     function spec() {
       const gen = generator();
@@ -161,6 +164,10 @@
         out.denoise = form.elements.denoise.checked;
         out.ground = form.elements.ground.checked;
         out.distractors = [number("distractors_min"), number("distractors_max")];
+        for (const row of rangeRows) {
+          const name = row.dataset.range;
+          out[name] = [bound(`${name}_min`), bound(`${name}_max`)];
+        }
       } else {
         out.blending = [...form.querySelectorAll("input[name=blending]:checked")].map((el) => el.value);
         out.flip = form.elements.flip.checked;
@@ -182,6 +189,7 @@
       const error = form.querySelector("[data-testid=form-error]");
       const button = form.querySelector("[data-testid=launch]");
       error.hidden = true;
+      form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
       button.disabled = true;
       try {
         const {ok, body} = await api(root.dataset.jobsApi, {
@@ -190,6 +198,12 @@
         if (!ok) {
           error.textContent = describeErrors(body);
           error.hidden = false;
+          // Point at the refused ranges, opening their group if it was folded away.
+          for (const row of rangeRows) {
+            if (!body || typeof body !== "object" || !(row.dataset.range in body)) continue;
+            row.querySelectorAll("input").forEach((el) => el.setAttribute("aria-invalid", "true"));
+            row.closest("details").open = true;
+          }
           return;
         }
         show(jobCard(body), body);
@@ -199,6 +213,32 @@
       }
     });
   }
+
+  // --- deleting an asset -----------------------------------------------------------------------
+  root.addEventListener("click", async (event) => {
+    const button = event.target.closest(".asset-delete");
+    if (!button) return;
+    const item = button.closest(".asset-item");
+    const name = item.querySelector("label").textContent.trim();
+    if (!confirm(`Delete the asset "${name}"? This cannot be undone; images already generated are kept.`)) return;
+    let error = item.querySelector(".error");
+    if (error) error.hidden = true;
+    button.disabled = true;
+    const {status, body} = await api(`/api/synth-assets/${button.dataset.assetId}/`, {method: "DELETE"});
+    if (status === 204) {
+      item.remove();
+      return;
+    }
+    if (!error) {
+      error = document.createElement("span");
+      error.className = "error";
+      error.setAttribute("role", "alert");
+      item.appendChild(error);
+    }
+    error.textContent = ` ${describeErrors(body)}`;
+    error.hidden = false;
+    button.disabled = false;
+  });
 
   const assetForm = document.getElementById("asset-form");
   if (assetForm) {
