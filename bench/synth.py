@@ -1,9 +1,12 @@
 """Synth benchmarks: Blender pipeline overhead versus a bare render, and compositor throughput.
 
-1. The same scenes rendered twice by the render worker in this run: bare (render + PNG only) and
-   full (object-index pass, EXR read-back, masks, keypoints with ray casts), then the Django-free
-   part of storing (image check and hash, mask RLE, boxes). Ratio full / bare, target <= 1.25.
-   The database insert is not included.
+1. Each scene is rendered twice in one Blender process, back to back (order alternating from
+   scene to scene): bare (the scene built and rendered, RGB written as PNG: what a plain bpy
+   script does) and full (plus the object-index pass, EXR read-back, masks, keypoints with
+   occlusion ray casts). Each full image is then stored as a worker stores it -- image check,
+   instance masks as COCO RLE, boxes, keypoints, rows in a scratch SQLite database under a
+   temporary folder. Ratio = (full render + storage) / bare render, summed over the scenes; the
+   first pair is a warm-up (Cycles loads its kernels) and is left out. Target <= 1.25.
 2. Cut-and-paste compositing at 640x480 on one core (cv2.setNumThreads(1)), per blending mode.
 
 Usage: python bench/synth.py [--images 6] [--size 256] [--samples 32]
@@ -22,39 +25,76 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-
-def render(scenes: list[dict], bare: bool, folder: Path) -> float:
-    shard = folder / "shard.json"
-    shard.write_text(json.dumps({"device": "CPU", "bare": bare, "scenes": scenes,
-                                 "keypoint_names": {"1": ["nose", "left_hand", "right_hand", "left_foot", "right_foot"]}}))
-    proc = subprocess.run([sys.executable, "-m", "synth.render_worker", str(shard), str(folder / "out")],
-                          capture_output=True, text=True, cwd=ROOT, check=True)
-    return sum(float(line.split()[2]) for line in proc.stdout.splitlines() if line.startswith("RENDERED "))
+CHARACTER = ["nose", "left_hand", "right_hand", "left_foot", "right_foot"]
 
 
-def store_cost(folder: Path, n: int) -> float:
+def _django(data_dir: str) -> None:
+    os.environ["DATA_DIR"] = data_dir
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
     django.setup()
-    from annotate.geometry import mask_to_rle
-    from annotate.imaging import check_image_bytes
+    from django.core.management import call_command
 
-    started = time.perf_counter()
-    for i in range(n):
-        check_image_bytes((folder / "out" / f"{i}.png").read_bytes())
-        ids = cv2.imread(str(folder / "out" / f"{i}.ids.png"), cv2.IMREAD_UNCHANGED)
-        labels = json.loads((folder / "out" / f"{i}.json").read_text())
-        for inst in labels["instances"]:
-            mask = ids == inst["instance"]
-            if mask.any():
-                mask_to_rle(mask)
-                np.flatnonzero(mask.any(axis=0))
-    return time.perf_counter() - started
+    call_command("migrate", verbosity=0)
+
+
+def _synth_job(args):
+    """A scratch project with a keypoint class, and a (not queued) Blender synth job for it."""
+    from django.contrib.auth import get_user_model
+
+    from annotate import services as annotate_services
+    from synth.services import synth_job_create
+
+    user = get_user_model().objects.create_user("bench")
+    project = annotate_services.project_create(name="synth bench", created_by=user)
+    person = annotate_services.label_create(project=project, name="person", keypoint_names=CHARACTER)
+    spec = {"generator": "blender", "count": args.images + 1, "resolution": [args.size, args.size],
+            "samples": args.samples, "seed": 1, "shard_size": args.images + 1, "objects_per_image": [2, 3],
+            "distractors": [1, 1], "classes": [{"label": person.pk, "assets": ["builtin:character", "builtin:torus"]}]}
+    return synth_job_create(project=project, spec=spec, user=user, enqueue=False), user
+
+
+def bench_render(args) -> dict:
+    from annotate.models import LabelClass
+    from synth.services import _store_rendered, _worker_command
+    from synth.spec import scene_sample
+
+    synth_job, user = _synth_job(args)
+    scenes = []
+    for i in range(args.images + 1):
+        desc = scene_sample(synth_job.spec, i)
+        bare = {**desc, "index": 1000 + i, "bare": True}
+        scenes.extend([bare, desc] if i % 2 else [desc, bare])
+    keypoints = dict(LabelClass.objects.filter(project=synth_job.project).values_list("pk", "keypoint_names"))
+    with tempfile.TemporaryDirectory() as tmp:
+        shard, out = Path(tmp) / "shard.json", Path(tmp) / "out"
+        shard.write_text(json.dumps({"device": "CPU", "scenes": scenes,
+                                     "keypoint_names": {str(k): v for k, v in keypoints.items()}}))
+        proc = subprocess.run(_worker_command(shard, out), capture_output=True, text=True, cwd=ROOT, check=True)
+        seconds = {int(line.split()[1]): float(line.split()[2])
+                   for line in proc.stdout.splitlines() if line.startswith("RENDERED ")}
+        store = {}
+        for i in range(1, args.images + 1):  # image 0 is the warm-up
+            started = time.perf_counter()
+            _store_rendered(synth_job, out, i, user)
+            store[i] = time.perf_counter() - started
+    measured = range(1, args.images + 1)
+    bare = sum(seconds[1000 + i] for i in measured)
+    full_render = sum(seconds[i] for i in measured)
+    stored = sum(store.values())
+    ratio = (full_render + stored) / bare
+    n = args.images
+    print(f"render {n} images {args.size}x{args.size} @ {args.samples} samples, 2-3 objects + 1 distractor: "
+          f"bare {bare / n * 1000:.0f} ms/image; full pipeline {full_render / n * 1000:.0f} ms render + "
+          f"{stored / n * 1000:.1f} ms storage per image; ratio {ratio:.3f}")
+    return {"render_bare_ms": round(bare / n * 1000, 1), "render_full_ms": round(full_render / n * 1000, 1),
+            "store_ms": round(stored / n * 1000, 1), "render_ratio": round(ratio, 3)}
 
 
 def main() -> None:
@@ -63,25 +103,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--samples", type=int, default=32)
     args = parser.parse_args()
-    from synth.spec import scene_sample, spec_clean
-
-    spec = spec_clean({"count": args.images, "resolution": [args.size, args.size], "samples": args.samples, "seed": 1,
-                       "objects_per_image": [2, 3], "distractors": [1, 1],
-                       "classes": [{"label": 1, "assets": ["builtin:character", "builtin:torus"]}]},
-                      labels={1: {"name": "thing", "keypoint_names": []}}, assets={})
-    scenes = [scene_sample(spec, i) for i in range(args.images)]
-    bares, fulls = [], []
-    for _round in range(2):  # interleaved, best of two: the machine is shared and noisy
-        with tempfile.TemporaryDirectory() as tmp:
-            bare_dir, full_dir = Path(tmp) / "bare", Path(tmp) / "full"
-            bare_dir.mkdir(), full_dir.mkdir()
-            bares.append(render(scenes, True, bare_dir))
-            fulls.append(render(scenes, False, full_dir) + store_cost(full_dir, args.images))
-    bare, full = min(bares), min(fulls)
-    ratio = full / bare
-    print(f"render {args.images} images {args.size}x{args.size} @ {args.samples} samples: "
-          f"bare {bare / args.images * 1000:.1f} ms/image, full pipeline {full / args.images * 1000:.1f} ms/image, "
-          f"ratio {ratio:.3f}")
+    with tempfile.TemporaryDirectory(prefix="bench-synth-") as data_dir:
+        _django(data_dir)
+        result = bench_render(args)
 
     from synth.compositor import compose, cutout_from_rgba, fit_background
 
@@ -101,8 +125,8 @@ def main() -> None:
                     flip=True, blending=mode)
         throughput[mode] = n / (time.perf_counter() - started)
         print(f"compositor 640x480, 3 objects, {mode}: {throughput[mode]:.1f} images/s (one core)")
-    print(json.dumps({"render_bare_ms": round(bare / args.images * 1000, 1), "render_full_ms": round(full / args.images * 1000, 1),
-                      "render_ratio": round(ratio, 3), "compositor_images_per_s": {k: round(v, 1) for k, v in throughput.items()}}))
+    print(json.dumps({"benchmark": "synth", **result,
+                      "compositor_images_per_s": {k: round(v, 1) for k, v in throughput.items()}}))
 
 
 if __name__ == "__main__":

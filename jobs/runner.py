@@ -4,8 +4,8 @@ Tasks stay thin: they call :func:`run_job` with the job id and a function of a
 :class:`JobContext`. The runner marks the job running, keeps a heartbeat going from a side thread
 (so a long step without progress reports is not mistaken for a dead worker), turns
 :class:`JobError` into a failed job with the user's message (not retried), turns cancellation into
-a cancelled job, and any other exception into a failed job with a short reason and the traceback
-in the log. A job therefore never stays "running" once its process is gone: either the runner
+a cancelled job (so does Ctrl-C when a management command runs the job in its own process), and
+any other exception into a failed job with a short reason and the traceback in the log. A job therefore never stays "running" once its process is gone: either the runner
 finishes it, or the heartbeat stops and the sweep marks it failed.
 """
 
@@ -102,6 +102,11 @@ def run_job(job_id: int, work: Callable[[JobContext], Any]) -> Job | None:
         result = work(ctx)
     except JobCancelled:
         services.job_mark_cancelled(job=job)
+    except KeyboardInterrupt:
+        # Ctrl-C in a command running the job here: the user stopped it, which is a cancel; say
+        # so now rather than leave it "running" until the sweep, then let the interrupt go on.
+        services.job_mark_cancelled(job=job, message="Interrupted")
+        raise
     except JobError as exc:
         services.job_fail(job=job, error=str(exc))
     except Exception as exc:  # an unexpected bug: keep the reason short, the trace in the log

@@ -85,8 +85,8 @@ def job_fail(*, job: Job, error: str) -> None:
     _finish(job, Job.Status.FAILED, error=error, message="Failed")
 
 
-def job_mark_cancelled(*, job: Job) -> None:
-    _finish(job, Job.Status.CANCELLED, message="Cancelled")
+def job_mark_cancelled(*, job: Job, message: str = "Cancelled") -> None:
+    _finish(job, Job.Status.CANCELLED, message=message)
 
 
 class JobAlreadyFinished(Exception):

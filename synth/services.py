@@ -34,7 +34,7 @@ from annotate.services import annotations_replace, annotations_validate
 from annotate.uploads import _save_checked
 from jobs.models import Job
 from jobs.runner import JobCancelled, JobContext, JobError
-from jobs.services import job_create, job_enqueue
+from jobs.services import JobAlreadyFinished, job_cancel, job_create, job_enqueue
 
 from . import compositor
 from .assets import AssetRejected, check_asset
@@ -146,6 +146,8 @@ def synth_job_sync(*, synth_job: SynthJob) -> Job:
         parent = Job.objects.select_for_update().get(pk=synth_job.job_id)
         if parent.is_terminal:
             return parent
+        if parent.cancel_requested:  # cancelled while shards wait for a worker: they never start
+            _cancel_queued_shards(synth_job)
         shards = list(SynthShard.objects.filter(synth_job=synth_job).select_related("job").order_by("number"))
         total = sum(s.count for s in shards) or 1
         done = sum(s.count * (1.0 if s.job.status == Job.Status.SUCCEEDED else s.job.progress) for s in shards)
@@ -175,6 +177,23 @@ def synth_job_sync(*, synth_job: SynthJob) -> Job:
             parent.status = Job.Status.QUEUED  # between shards: nothing runs, nothing may go stale
         parent.save()
     return parent
+
+
+def synth_job_cancel(*, synth_job: SynthJob) -> Job:
+    """Cancel a synth job: its shards still queued at once, a rendering one between two images."""
+    try:
+        job_cancel(job=synth_job.job)
+    except JobAlreadyFinished:
+        pass
+    _cancel_queued_shards(synth_job)
+    return synth_job_sync(synth_job=synth_job)
+
+
+def _cancel_queued_shards(synth_job: SynthJob) -> None:
+    Job.objects.filter(synth_shard__synth_job=synth_job, status=Job.Status.QUEUED).update(
+        status=Job.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(),
+        message="Cancelled before it started",
+    )
 
 
 def _parent_cancelled(synth_job: SynthJob) -> bool:

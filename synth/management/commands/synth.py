@@ -2,7 +2,8 @@
 
 The job goes through the same checks and services as the API (``synth_job_create`` refuses a bad
 spec before anything is created) and the same shard runner as the render workers, only in this
-process and one shard after the other, so no Celery worker is needed.
+process and one shard after the other, so no Celery worker is needed. Ctrl-C cancels the job
+(the shard rendering, and those not started yet); the images already stored stay.
 
 Examples::
 
@@ -90,16 +91,26 @@ class Command(BaseCommand):
         total = sum(s.count for s in shards)
         self.stdout.write(f"Synth job {synth_job.pk} ({synth_job.generator}): {total} images in {len(shards)} shard(s)")
         before = 0
-        with tqdm(total=total, unit="img", desc=f"synth job {synth_job.pk}", file=self.stderr._out) as bar:
-            for shard in shards:
-                def work(ctx, shard=shard, before=before):
-                    return services.shard_run(shard=shard, ctx=_BarContext(ctx, bar, before))
+        try:
+            with tqdm(total=total, unit="img", desc=f"synth job {synth_job.pk}", file=self.stderr._out) as bar:
+                for shard in shards:
+                    def work(ctx, shard=shard, before=before):
+                        return services.shard_run(shard=shard, ctx=_BarContext(ctx, bar, before))
 
-                run_job(shard.job_id, work)
-                before += shard.count
-                services.synth_job_sync(synth_job=synth_job)
-                if Job.objects.get(pk=shard.job_id).status != Job.Status.SUCCEEDED:
-                    break
+                    run_job(shard.job_id, work)
+                    before += shard.count
+                    services.synth_job_sync(synth_job=synth_job)
+                    if Job.objects.get(pk=shard.job_id).status != Job.Status.SUCCEEDED:
+                        break
+        except KeyboardInterrupt:
+            # The shard that was rendering is already marked cancelled (the job runner does it);
+            # the rest of the job is cancelled too, and what was stored stays.
+            job = services.synth_job_cancel(synth_job=synth_job)
+            stored = len(services.synth_job_images(synth_job=synth_job, limit=total))
+            raise CommandError(
+                f"Interrupted: synth job {synth_job.pk} is {job.status}; {stored} image{'s' * (stored != 1)} "
+                f"stored before the interrupt were kept."
+            ) from None
         job = services.synth_job_sync(synth_job=synth_job)
         if job.status != Job.Status.SUCCEEDED:
             raise CommandError(f"Synth job {synth_job.pk} {job.status}: {job.error or job.message}")
