@@ -5,11 +5,18 @@ embedded buffers, FBX binary/ASCII header, ``.blend`` magic, OBJ vertex and face
 then, unless ``SYNTH_PROBE_MODELS`` is off, imported by Blender in a short subprocess
 (``python -m synth.render_worker --probe``) so a file that looks right but does not import is
 refused at upload, with Blender's reason, instead of failing a render hours later.
+
+HDRIs are checked before they are stored too: their header's declared size must stay under
+``IMAGE_MAX_PIXELS`` before anything is decoded (a few megabytes of run-length encoded Radiance
+data can declare gigabytes of float pixels), a Radiance file must decode whole, and an OpenEXR
+file must hold every chunk its offset table lists (a truncated upload would otherwise only fail
+when Blender loads it for a render).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -24,6 +31,7 @@ from django.conf import settings
 from annotate.imaging import ImageRejected, check_image_bytes
 
 from .exr import MAGIC as EXR_MAGIC
+from .exr import _header as exr_header
 
 MODEL_FORMATS = ("glb", "gltf", "obj", "fbx", "blend")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +61,9 @@ def _sniff_model(data: bytes) -> str:
         if version != 2:
             raise AssetRejected(f"Only glTF 2.0 is supported; this GLB declares version {version}.")
         if length != len(data):
-            raise AssetRejected(f"The GLB header declares {length:,} bytes but the file has {len(data):,} (truncated?).")
+            raise AssetRejected(
+                f"The GLB header declares {length:,} bytes but the file has {len(data):,} (truncated?)."
+            )
         chunk_length, chunk_type = struct.unpack_from("<II", data, 12)
         if chunk_type != 0x4E4F534A or 20 + chunk_length > len(data):
             raise AssetRejected("The GLB file's first chunk is not its JSON description.")
@@ -104,17 +114,24 @@ def probe_model(data: bytes, fmt: str) -> dict:
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "synth.render_worker", "--probe", str(path), fmt],
-                capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=PROJECT_ROOT,
             )
         except subprocess.TimeoutExpired:
             raise AssetRejected(f"Blender could not import the model within {timeout} s.")
+    # Blender's messages name the temporary file; the user should read about their file, not our disk.
+    tmp_name = str(path)
     for line in proc.stdout.splitlines():
         if line.startswith("PROBE "):
             report = json.loads(line[6:])
             if not report.pop("ok"):
-                raise AssetRejected(f"Blender could not import the model: {report['error']}")
+                reason = report["error"].replace(tmp_name, "the uploaded file").strip()
+                raise AssetRejected(f"Blender could not import the model: {reason}")
             return report
-    raise AssetRejected(f"Blender could not import the model (exit code {proc.returncode}): {proc.stderr[-300:]}")
+    reason = proc.stderr[-300:].replace(tmp_name, "the uploaded file").strip()
+    raise AssetRejected(f"Blender could not import the model (exit code {proc.returncode}): {reason}")
 
 
 def check_model(data: bytes) -> CheckedAsset:
@@ -135,17 +152,76 @@ def check_background(data: bytes) -> CheckedAsset:
     )
 
 
+# Rows per chunk of a scanline OpenEXR file, by compression (none, RLE, ZIPS, ZIP, PIZ, PXR24, B44,
+# B44A, DWAA, DWAB).
+_EXR_LINES_PER_CHUNK = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 256}
+_EXR_NOT_PLAIN_SCANLINE = 0x200 | 0x800 | 0x1000  # tiled, deep, multi-part
+_RGBE_RESOLUTION = re.compile(rb"[-+][XY] (\d+) [-+][XY] (\d+)")
+
+
+def _check_pixels(kind: str, width: int, height: int) -> None:
+    limit = settings.IMAGE_MAX_PIXELS
+    if width * height > limit:
+        raise AssetRejected(
+            f"The {kind} file declares {width}x{height} = {width * height:,} pixels; the limit is {limit:,}."
+        )
+
+
+def _check_radiance(data: bytes) -> dict:
+    end = data.find(b"\n\n", 0, 65536)
+    line = data[end + 2 : data.find(b"\n", end + 2)] if end >= 0 else b""
+    size = _RGBE_RESOLUTION.fullmatch(line)
+    if size is None:
+        raise AssetRejected("The Radiance HDR file has no resolution line after its header (damaged?).")
+    height, width = int(size[1]), int(size[2])
+    if line.startswith((b"-X", b"+X")):
+        width, height = height, width
+    _check_pixels("Radiance HDR", width, height)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise AssetRejected("The Radiance HDR file does not decode (damaged or truncated).")
+    height, width = image.shape[:2]
+    return {"width": width, "height": height}
+
+
+def _check_openexr(data: bytes) -> dict:
+    try:
+        (version,) = struct.unpack_from("<I", data, 4)
+        header, pos = exr_header(data, 8)
+        xmin, ymin, xmax, ymax = struct.unpack("<iiii", header["dataWindow"])
+    except (struct.error, ValueError, IndexError, KeyError):
+        raise AssetRejected("The OpenEXR file has no readable header (damaged or truncated).")
+    width, height = xmax - xmin + 1, ymax - ymin + 1
+    if width < 1 or height < 1:
+        raise AssetRejected(f"The OpenEXR file declares an empty data window ({width}x{height}).")
+    _check_pixels("OpenEXR", width, height)
+    if version & _EXR_NOT_PLAIN_SCANLINE:
+        return {"width": width, "height": height}  # tiled, deep, multi-part: Blender reads them at render time
+    compression = header.get("compression", b"\0")[:1] or b"\0"
+    lines = _EXR_LINES_PER_CHUNK.get(compression[0])
+    if lines is None:
+        raise AssetRejected("The OpenEXR file uses an unknown compression.")
+    chunks = -(-height // lines)
+    table_end = pos + 8 * chunks
+    if table_end > len(data):
+        raise AssetRejected("The OpenEXR file is truncated: its offset table is incomplete.")
+    offsets = np.frombuffer(data, dtype="<u8", count=chunks, offset=pos).astype(np.int64)
+    if offsets.min() < table_end or offsets.max() + 8 > len(data):
+        raise AssetRejected("The OpenEXR file is truncated: some chunks of scanlines are missing.")
+    raw = np.frombuffer(data, np.uint8)
+    sizes = np.zeros(chunks, dtype=np.int64)  # each chunk: int32 first row, int32 byte count, data
+    for k in range(4):
+        sizes |= raw[offsets + 4 + k].astype(np.int64) << (8 * k)
+    if (offsets + 8 + sizes).max() > len(data):
+        raise AssetRejected("The OpenEXR file is truncated: a chunk of scanlines is cut short.")
+    return {"width": width, "height": height}
+
+
 def check_hdri(data: bytes) -> CheckedAsset:
     if data[:10] == b"#?RADIANCE" or data[:6] == b"#?RGBE":
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise AssetRejected("The Radiance HDR file does not decode (damaged or truncated).")
-        height, width = image.shape[:2]
-        return CheckedAsset(data=data, format="hdr", meta={"width": width, "height": height})
+        return CheckedAsset(data=data, format="hdr", meta=_check_radiance(data))
     if data[:4] == EXR_MAGIC:
-        if len(data) < 64 or b"dataWindow" not in data[:65536]:
-            raise AssetRejected("The OpenEXR file has no readable header.")
-        return CheckedAsset(data=data, format="exr", meta={})
+        return CheckedAsset(data=data, format="exr", meta=_check_openexr(data))
     raise AssetRejected("An HDRI must be a Radiance .hdr or an OpenEXR .exr file.")
 
 
@@ -153,7 +229,9 @@ def check_cutout(data: bytes) -> CheckedAsset:
     checked = check_background(data)
     image = cv2.imdecode(np.frombuffer(checked.data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.ndim != 3 or image.shape[2] != 4:
-        raise AssetRejected("A cut-out must be an image with an alpha channel (RGBA PNG or WebP); the alpha is its mask.")
+        raise AssetRejected(
+            "A cut-out must be an image with an alpha channel (RGBA PNG or WebP); the alpha is its mask."
+        )
     visible = int(np.count_nonzero(image[:, :, 3] >= 128))
     if visible == 0:
         raise AssetRejected("The cut-out's alpha channel is empty: nothing to paste.")
