@@ -41,10 +41,12 @@ Parallelism: ``processes > 1`` runs a pool of worker processes started with ``fo
 Celery worker holding database connections and threads (the job heartbeat), and OpenCV's thread
 pool does not survive ``fork``. Workers import only this module, albumentations and numpy: no
 Django, no settings, no database; everything they need travels in the arguments. Each worker
-runs OpenCV single-threaded so that N processes use N cores. The pool also starts from inside a
-Celery prefork child (see :func:`_children_allowed`), keeps at most a few items per worker in
-flight (memory stays bounded when the consumer is slow), and gives up with an error if a worker
-dies mid-item rather than waiting forever.
+runs OpenCV single-threaded so that N processes use N cores. Items travel in small chunks
+(:func:`chunk_size`) so that the pool's per-task messaging does not cost the consuming process
+more than it saves. The pool also starts from inside a Celery prefork child (see
+:func:`_children_allowed`), keeps at most a few chunks per worker in flight (memory stays bounded
+when the consumer is slow), and gives up with an error if a worker dies mid-chunk rather than
+waiting forever.
 
 Errors: a non-train item, a missing or undecodable file, or a bad spec raise
 :class:`AugmentError` (a ``ValueError``) with a sentence naming the item; the version build turns
@@ -70,7 +72,9 @@ from .recipes import RecipeError, validate_spec
 
 TRAIN = "train"
 DEFAULT_QUALITY = 95
-WINDOW_PER_PROCESS = 4  # items in flight per worker process: enough to keep it busy, bounded memory
+WINDOW_PER_PROCESS = 3  # chunks in flight per worker process: enough to keep it busy, bounded memory
+MAX_CHUNK = 8  # items per task at most; at least CHUNKS_PER_PROCESS chunks per worker balance the end
+CHUNKS_PER_PROCESS = 8
 # A worker killed mid-item (out of memory) leaves multiprocessing's pool waiting forever; no single
 # image takes this long, so past it the engine gives up with an error instead of hanging.
 ITEM_TIMEOUT = 600
@@ -119,6 +123,11 @@ def encode_jpeg(image: np.ndarray, quality: int = DEFAULT_QUALITY) -> bytes:
     return buf.tobytes()
 
 
+def chunk_size(total: int, processes: int) -> int:
+    """Items per task: up to MAX_CHUNK, small enough that every worker gets several chunks."""
+    return max(1, min(MAX_CHUNK, total // (processes * CHUNKS_PER_PROCESS)))
+
+
 class _Engine:
     """What one process needs to augment items: the built recipe and the output settings."""
 
@@ -161,10 +170,10 @@ def _worker_init(spec: dict, labels: dict, recipe: Any, quality: int) -> None:
     _worker_engine = _Engine(spec, labels, recipe, quality)
 
 
-def _worker_run(args: tuple[dict, int, int]) -> list[dict]:
-    item, seed, copies = args
+def _worker_run(args: tuple[list[dict], int, int]) -> list[list[dict]]:
+    chunk, seed, copies = args
     assert _worker_engine is not None
-    return _worker_engine.run(item, seed, copies)
+    return [_worker_engine.run(item, seed, copies) for item in chunk]
 
 
 def _forget_inherited_forkserver() -> None:
@@ -236,7 +245,9 @@ def _generate(spec, items, copies, seed, processes, progress, infos, recipe, qua
     with _children_allowed():
         pool = ctx.Pool(processes, initializer=_worker_init, initargs=(spec, infos, recipe, quality))
     with pool:
-        yield from _report(_bounded(pool, items, seed, copies, window=processes * WINDOW_PER_PROCESS), total, progress)
+        chunks = _bounded(pool, items, seed, copies, size=chunk_size(total, processes),
+                          window=processes * WINDOW_PER_PROCESS)
+        yield from _report((outputs for chunk in chunks for outputs in chunk), total, progress)
 
 
 @contextlib.contextmanager
@@ -263,26 +274,26 @@ def _children_allowed():
         config.update(saved)
 
 
-def _bounded(pool, items: Sequence[dict], seed: int, copies: int, *, window: int) -> Iterator[list[dict]]:
-    """Results in input order with at most ``window`` items in flight.
+def _bounded(pool, items: Sequence[dict], seed: int, copies: int, *, size: int, window: int) -> Iterator[list[list[dict]]]:
+    """Results of chunks of ``size`` items, in input order, with at most ``window`` chunks in flight.
 
     ``Pool.imap`` would run ahead of a slow consumer (one writing files and rows) and hold every
-    finished image in memory; here a new item is sent only when one has been taken.
+    finished image in memory; here a new chunk is sent only when one has been taken.
     """
+    chunks = (list(items[start : start + size]) for start in range(0, len(items), size))
     pending: deque = deque()
-    upcoming = iter(items)
-    for item in upcoming:
-        pending.append(pool.apply_async(_worker_run, ((item, seed, copies),)))
+    for chunk in chunks:
+        pending.append(pool.apply_async(_worker_run, ((chunk, seed, copies),)))
         if len(pending) >= window:
             break
     while pending:
         try:
-            outputs = pending.popleft().get(timeout=ITEM_TIMEOUT)
+            outputs = pending.popleft().get(timeout=ITEM_TIMEOUT * size)
         except multiprocessing.TimeoutError:
             raise AugmentError(
-                f"A worker process gave no result for {ITEM_TIMEOUT} s (killed, or out of memory?); stopping."
+                f"A worker process gave no result for {ITEM_TIMEOUT * size} s (killed, or out of memory?); stopping."
             ) from None
-        following = next(upcoming, None)
+        following = next(chunks, None)
         if following is not None:
             pending.append(pool.apply_async(_worker_run, ((following, seed, copies),)))
         yield outputs

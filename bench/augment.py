@@ -11,7 +11,7 @@
 OpenCV runs one thread per process throughout, as in the engine's workers, so the one-process
 figures use one core and the two-process speed-up measures processes, not threads.
 
-Run: ``python bench/augment.py [--images 96] [--rounds 4]``. Prints what it measured and, last,
+Run: ``python bench/augment.py [--images 400] [--rounds 4]``. Prints what it measured and, last,
 one JSON line. Part (a) takes the best of its rounds; part (b) sums interleaved rounds (these
 machines are shared and noisy).
 """
@@ -146,7 +146,7 @@ def bench_engine(n_images: int, rounds: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument("--images", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     cv2.setNumThreads(1)

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image as PILImage
 
 from annotate.geometry import validate_geometry
-from augment.offline import AugmentError, augment_items, derive_seed, run_engine
+from augment.offline import MAX_CHUNK, AugmentError, augment_items, chunk_size, derive_seed, run_engine
 from augment.online import online_augmenter
 from augment.pipeline import Augmenter, LabelInfo
 from augment.profiles import PROFILES
@@ -80,13 +80,23 @@ def test_an_items_copies_do_not_depend_on_the_other_items(tmp_path):
     assert [o["image"] for o in alone] == [o["image"] for o in together[4:]]
 
 
+def test_chunks_are_small_enough_to_balance_and_at_most_max_chunk():
+    assert chunk_size(3, 2) == 1 and chunk_size(37, 2) == 2 and chunk_size(400, 2) == MAX_CHUNK
+    assert chunk_size(10_000, 4) == MAX_CHUNK and chunk_size(1, 8) == 1
+
+
 @pytest.mark.slow
-def test_same_output_with_two_processes(tmp_path):
-    items = make_items(tmp_path, n=4)
+@pytest.mark.parametrize("n", [4, 37])  # 37 items go in chunks of 2, the last one alone
+def test_same_output_with_two_processes(tmp_path, n):
+    items = make_items(tmp_path, n=n)
     spec = PROFILES["phone-low-light"].spec
     one = list(augment_items(spec=spec, items=items, copies=2, seed=9, labels=LABELS, processes=1))
-    two = list(augment_items(spec=spec, items=items, copies=2, seed=9, labels=LABELS, processes=2))
+    progress = []
+    two = list(augment_items(spec=spec, items=items, copies=2, seed=9, labels=LABELS, processes=2,
+                             progress=lambda fraction, message: progress.append(fraction)))
     assert [(o["key"], o["copy"]) for o in one] == [(o["key"], o["copy"]) for o in two]
+    assert [(o["key"], o["copy"]) for o in two] == [(item["key"], c) for item in items for c in (0, 1)]
+    assert progress == [(i + 1) / n for i in range(n)]  # one report per image, in order
     assert [o["image"] for o in one] == [o["image"] for o in two]
     assert [o["annotations"] for o in one] == [o["annotations"] for o in two]
 
