@@ -31,7 +31,7 @@ from django.conf import settings
 from annotate.imaging import ImageRejected, check_image_bytes
 
 from .exr import MAGIC as EXR_MAGIC
-from .exr import _header as exr_header
+from .exr import read_header as exr_header
 
 MODEL_FORMATS = ("glb", "gltf", "obj", "fbx", "blend")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

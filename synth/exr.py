@@ -38,7 +38,11 @@ def _channels(value: bytes) -> list[tuple[str, np.dtype]]:
     return out
 
 
-def _header(data: bytes, pos: int) -> tuple[dict[str, bytes], int]:
+def read_header(data: bytes, pos: int) -> tuple[dict[str, bytes], int]:
+    """One part's header attributes (name -> raw bytes) from ``pos``, and where the header ends.
+
+    Also used by the upload check of HDRI assets, which validates a file without decoding it.
+    """
     header = {}
     while data[pos] != 0:
         name, pos = _cstring(data, pos)
@@ -60,7 +64,7 @@ def read_exr(data: bytes) -> dict[str, np.ndarray]:
     multipart = bool(version & 0x1000)
     pos, headers = 8, []
     while True:
-        header, pos = _header(data, pos)
+        header, pos = read_header(data, pos)
         headers.append(header)
         if not multipart or data[pos] == 0:
             break
