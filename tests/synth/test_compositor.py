@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from synth.compositor import compose, cutout_from_rgba, paste_matrix
+from synth.compositor import compose, cutout_from_rgba, paste_matrix, poisson_clone
 
 from .builders import rgba_cutout
 
@@ -58,3 +58,77 @@ def test_same_seed_same_result():
     a_img, a = compose(background, [cut], rng=np.random.default_rng(9), **args)
     b_img, b = compose(background, [cut], rng=np.random.default_rng(9), **args)
     assert np.array_equal(a_img, b_img) and [p.params for p in a] == [p.params for p in b]
+
+
+def _textured(height: int, width: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(60, 190, size=(height, width, 3), dtype=np.uint8), (0, 0), 2)
+
+
+def _ellipse_mask(height: int, width: int) -> np.ndarray:
+    mask = np.zeros((height, width), np.uint8)
+    cv2.ellipse(mask, (width // 2, height // 2), (width // 2 - 6, height // 2 - 6), 0, 0, 360, 255, -1)
+    return mask > 0
+
+
+def test_poisson_clone_removes_a_constant_colour_offset_and_keeps_the_ring():
+    # A source that is the target plus a constant inside the mask has the target's gradients
+    # there: Poisson blending must give the target back (what a hard paste would not).
+    target = _textured(70, 90, seed=1)
+    mask = _ellipse_mask(70, 90)
+    source = target.copy()
+    source[mask] = np.clip(source[mask].astype(int) + (50, -40, 30), 0, 255).astype(np.uint8)
+    out = poisson_clone(target, source, mask)
+    assert np.abs(out.astype(int) - target.astype(int)).max() <= 1
+    ring = np.ones(mask.shape, bool)
+    ring[1:-1, 1:-1] = False
+    assert np.array_equal(out[ring], target[ring])
+
+
+def test_poisson_clone_keeps_the_source_texture_without_a_seam():
+    target = np.full((80, 100, 3), 120, np.uint8)
+    target[:, :, 1] = np.linspace(80, 160, 100).astype(np.uint8)[None, :]
+    source = (_textured(80, 100, seed=2) + 50).astype(np.uint8)  # another texture, brighter (60..240)
+    mask = _ellipse_mask(80, 100)
+    out = poisson_clone(target, source, mask).astype(np.float32)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    lap_out = cv2.Laplacian(out, cv2.CV_32F)[inner]
+    lap_src = cv2.Laplacian(source.astype(np.float32), cv2.CV_32F)[inner]
+    assert np.abs(lap_out - lap_src).mean() < 1.0  # the object's texture, up to rounding
+    # Across the mask's edge the blend is continuous; a hard paste jumps by the colour difference.
+    edge = mask & ~inner
+    outside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~mask
+    hard = target.astype(np.float32).copy()
+    hard[mask] = source[mask]
+    seam = abs(out[edge].mean() - out[outside].mean())
+    hard_seam = abs(hard[edge].mean() - hard[outside].mean())
+    assert hard_seam > 10 and seam < hard_seam / 5, (seam, hard_seam)
+
+
+def test_poisson_blending_in_compose_adapts_the_object_to_the_background():
+    # A flat object has no texture to keep: blended in the gradient domain it takes the colour of
+    # the background around it, while a hard paste keeps its own colour. Masks are the same.
+    cut = cutout_from_rgba(rgba_cutout(40, 50, color=(250, 20, 20)), label=1)
+    background = np.full((96, 128, 3), (30, 140, 60), np.uint8)
+    args = dict(objects=1, scale=(0.5, 0.5), rotation=(0, 0), truncation=(0, 0), flip=False)
+    hard, (hard_obj,) = compose(background, [cut], rng=np.random.default_rng(2), blending="none", **args)
+    soft, (soft_obj,) = compose(background, [cut], rng=np.random.default_rng(2), blending="poisson", **args)
+    assert np.array_equal(hard_obj.mask, soft_obj.mask) and soft_obj.params["blending"] == "poisson"
+    assert np.abs(hard[hard_obj.mask].astype(int) - background[0, 0]).mean() > 100
+    assert np.abs(soft[soft_obj.mask].astype(int) - background[0, 0]).max() <= 2
+
+
+def test_poisson_blending_reaches_the_frame_for_truncated_objects():
+    cut = cutout_from_rgba(rgba_cutout(40, 50, color=(250, 20, 20)), label=1)
+    background = np.full((96, 128, 3), (30, 140, 60), np.uint8)
+    cut_by_frame = 0
+    for seed in range(30):
+        image, pasted = compose(background, [cut], rng=np.random.default_rng(seed), objects=1, scale=(0.5, 0.5),
+                                rotation=(0, 0), truncation=(0.4, 0.6), flip=False, blending="poisson")
+        if not pasted:
+            continue
+        mask = pasted[0].mask
+        if mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any():
+            cut_by_frame += 1
+            assert np.abs(image[mask].astype(int) - background[0, 0]).max() <= 2, seed
+    assert cut_by_frame >= 3
