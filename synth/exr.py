@@ -49,6 +49,8 @@ def read_header(data: bytes, pos: int) -> tuple[dict[str, bytes], int]:
         _type, pos = _cstring(data, pos)
         (size,) = struct.unpack_from("<i", data, pos)
         pos += 4
+        if size < 0 or pos + size > len(data):  # a negative size would loop back over the same bytes
+            raise ExrError(f"The header attribute {name!r} declares {size} bytes; the file has {len(data) - pos} left.")
         header[name] = data[pos : pos + size]
         pos += size
     return header, pos + 1

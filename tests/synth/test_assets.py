@@ -8,6 +8,7 @@ what a user exporting from Blender would upload.
 from __future__ import annotations
 
 import hashlib
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -168,6 +169,13 @@ def test_truncated_openexr_is_400(upload, media_root, blender_files, name, keep)
     data = blender_files[name]
     response = upload("hdri", data[: int(len(data) * keep)], name="sky.exr")
     assert_refused(response, media_root, "file", "OpenEXR", "truncated")
+
+
+def test_openexr_attribute_with_a_negative_size_is_400_not_a_hang(upload, media_root):
+    # A signed size of -8 would send the header reader back to the start of the same attribute.
+    data = b"\x76\x2f\x31\x01\x02\x00\x00\x00" + b"a\x00t\x00" + struct.pack("<i", -8) + b"\x00" * 16
+    response = upload("hdri", data, name="s.exr")
+    assert_refused(response, media_root, "file", "OpenEXR")
 
 
 def test_openexr_header_only_is_400(upload, media_root):
