@@ -72,12 +72,15 @@ from .recipes import RecipeError, validate_spec
 
 TRAIN = "train"
 DEFAULT_QUALITY = 95
-WINDOW_PER_PROCESS = 3  # chunks in flight per worker process: enough to keep it busy, bounded memory
+# Chunks in flight per worker process: one being worked on, one waiting, so a worker never idles;
+# with MAX_CHUNK that bounds what is held to processes x 2 x 8 items' copies, however slow the
+# consumer.
+WINDOW_PER_PROCESS = 2
 MAX_CHUNK = 8  # items per task at most; at least CHUNKS_PER_PROCESS chunks per worker balance the end
 CHUNKS_PER_PROCESS = 8
-# A worker killed mid-item (out of memory) leaves multiprocessing's pool waiting forever; no single
-# image takes this long, so past it the engine gives up with an error instead of hanging.
-ITEM_TIMEOUT = 600
+# A worker killed mid-chunk (out of memory) leaves multiprocessing's pool waiting forever; no chunk
+# of a few images takes this long, so past it the engine gives up with an error instead of hanging.
+RESULT_TIMEOUT = 600
 
 
 class AugmentError(ValueError):
@@ -288,10 +291,10 @@ def _bounded(pool, items: Sequence[dict], seed: int, copies: int, *, size: int, 
             break
     while pending:
         try:
-            outputs = pending.popleft().get(timeout=ITEM_TIMEOUT * size)
+            outputs = pending.popleft().get(timeout=RESULT_TIMEOUT)
         except multiprocessing.TimeoutError:
             raise AugmentError(
-                f"A worker process gave no result for {ITEM_TIMEOUT * size} s (killed, or out of memory?); stopping."
+                f"A worker process gave no result for {RESULT_TIMEOUT} s (killed, or out of memory?); stopping."
             ) from None
         following = next(chunks, None)
         if following is not None:

@@ -99,22 +99,24 @@ def run_job(job_id: int, work: Callable[[JobContext], Any]) -> Job | None:
     heartbeat.start()
     ctx = JobContext(job)
     try:
-        result = work(ctx)
-    except JobCancelled:
-        services.job_mark_cancelled(job=job)
+        try:
+            result = work(ctx)
+        except JobCancelled:
+            services.job_mark_cancelled(job=job)
+        except JobError as exc:
+            services.job_fail(job=job, error=str(exc))
+        except Exception as exc:  # an unexpected bug: keep the reason short, the trace in the log
+            logger.exception("job %s failed", job_id)
+            services.job_log(job=job, line=traceback.format_exc())
+            services.job_fail(job=job, error=f"Internal error ({type(exc).__name__}): {exc}")
+        else:
+            services.job_succeed(job=job, result=result)
     except KeyboardInterrupt:
-        # Ctrl-C in a command running the job here: the user stopped it, which is a cancel; say
-        # so now rather than leave it "running" until the sweep, then let the interrupt go on.
+        # Ctrl-C in a command running the job here (during the work or while its end is being
+        # recorded): the user stopped it, which is a cancel. Say so now rather than leave it
+        # "running" until the sweep (a job already finished stays as it is), then go on stopping.
         services.job_mark_cancelled(job=job, message="Interrupted")
         raise
-    except JobError as exc:
-        services.job_fail(job=job, error=str(exc))
-    except Exception as exc:  # an unexpected bug: keep the reason short, the trace in the log
-        logger.exception("job %s failed", job_id)
-        services.job_log(job=job, line=traceback.format_exc())
-        services.job_fail(job=job, error=f"Internal error ({type(exc).__name__}): {exc}")
-    else:
-        services.job_succeed(job=job, result=result)
     finally:
         heartbeat.stop()
     return job

@@ -34,6 +34,18 @@ def test_expected_error_fails_with_the_users_message(job):
     assert (job.status, job.error) == ("failed", "The archive holds no images.")
 
 
+def test_ctrl_c_marks_the_job_cancelled_and_still_stops(job):
+    def work(ctx):
+        ctx.progress(0.3, "working")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job.pk, work)
+    job.refresh_from_db()
+    assert (job.status, job.message, job.progress) == ("cancelled", "Interrupted", 0.3)
+    assert job.finished_at is not None
+
+
 def test_a_bug_fails_the_job_with_a_short_reason_and_the_trace_in_the_log(job):
     def work(ctx):
         return 1 / 0
