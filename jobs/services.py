@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -93,8 +94,21 @@ class JobAlreadyFinished(Exception):
     """Cancelling a job that has already ended."""
 
 
+# Job kinds whose cancel is more than flipping the job's own row (a job made of other jobs), set
+# by the app that owns the kind (in its AppConfig.ready): kind -> handler(job) -> job.
+_CANCEL_HANDLERS: dict[str, Callable[[Job], Job]] = {}
+
+
+def register_cancel_handler(kind: str, handler: Callable[[Job], Job]) -> None:
+    """Route cancels of jobs of ``kind`` to ``handler`` (which raises JobAlreadyFinished too)."""
+    _CANCEL_HANDLERS[kind] = handler
+
+
 def job_cancel(*, job: Job) -> Job:
     """Cancel a job: a queued one at once, a running one at its next progress report."""
+    handler = _CANCEL_HANDLERS.get(job.kind)
+    if handler is not None:
+        return handler(job)
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.is_terminal:

@@ -34,7 +34,7 @@ from annotate.services import annotations_replace, annotations_validate
 from annotate.uploads import _save_checked
 from jobs.models import Job
 from jobs.runner import JobCancelled, JobContext, JobError
-from jobs.services import JobAlreadyFinished, job_cancel, job_create, job_enqueue
+from jobs.services import JobAlreadyFinished, job_create, job_enqueue
 
 from . import compositor
 from .assets import AssetRejected, check_asset
@@ -180,13 +180,24 @@ def synth_job_sync(*, synth_job: SynthJob) -> Job:
 
 
 def synth_job_cancel(*, synth_job: SynthJob) -> Job:
-    """Cancel a synth job: its shards still queued at once, a rendering one between two images."""
-    try:
-        job_cancel(job=synth_job.job)
-    except JobAlreadyFinished:
-        pass
-    _cancel_queued_shards(synth_job)
+    """Cancel a synth job: its shards still queued at once, a rendering one between two images.
+
+    The synth job's Job ends when its shards have (``synth_job_sync``), with the images stored so
+    far in its result: cancelled at once if nothing renders, else when the rendering shard stops.
+    Raises JobAlreadyFinished if it has already ended.
+    """
+    with transaction.atomic():
+        parent = Job.objects.select_for_update().get(pk=synth_job.job_id)
+        if parent.is_terminal:
+            raise JobAlreadyFinished(f"The job has already {parent.status}.")
+        Job.objects.filter(pk=parent.pk).update(cancel_requested=True)
+        _cancel_queued_shards(synth_job)
     return synth_job_sync(synth_job=synth_job)
+
+
+def synth_job_cancel_by_job(job: Job) -> Job:
+    """The cancel of a synth job's Job (``/api/jobs/{id}/cancel``) is a cancel of the synth job."""
+    return synth_job_cancel(synth_job=SynthJob.objects.get(job=job))
 
 
 def _cancel_queued_shards(synth_job: SynthJob) -> None:

@@ -82,3 +82,36 @@ def test_blender_job_end_to_end(api, users, project, django_capture_on_commit_ca
         kinds = sorted(Annotation.objects.filter(image=image).values_list("kind", flat=True))
         assert kinds == ["box", "keypoints", "mask"]
         assert set(Annotation.objects.filter(image=image).values_list("source", flat=True)) == {"synthetic"}
+
+
+def test_cancelling_a_waiting_synth_job_cancels_its_shards_and_keeps_what_was_made(api, users, project, labels):
+    """Between shards (or before any worker came) the synth job is queued: the cancel ends it at
+    once, its queued shards never start, and its result counts the images already stored."""
+    from jobs.runner import run_job
+    from synth.models import SynthShard
+    from synth.services import shard_run, synth_job_create, synth_job_sync
+
+    from .builders import cutpaste_assets
+
+    cutout, background = cutpaste_assets(project, labels["cat"], users["owner"])
+    spec = {"generator": "cutpaste", "count": 6, "shard_size": 2, "resolution": [64, 48], "seed": 1,
+            "classes": [{"label": labels["cat"].pk, "assets": [cutout.pk]}], "backgrounds": [background.pk]}
+    synth_job = synth_job_create(project=project, spec=spec, user=users["owner"], enqueue=False)
+    first, *rest = SynthShard.objects.filter(synth_job=synth_job).order_by("number")
+    run_job(first.job_id, lambda ctx: shard_run(shard=first, ctx=ctx))  # one shard done, two waiting
+    synth_job_sync(synth_job=synth_job)  # as the render task does after each shard
+    assert Job.objects.get(pk=synth_job.job_id).status == Job.Status.QUEUED
+
+    client = api(users["owner"])
+    response = client.post(f"/api/jobs/{synth_job.job_id}/cancel")
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == "cancelled"
+    parent = Job.objects.get(pk=synth_job.job_id)
+    first.refresh_from_db()
+    assert parent.result["images"] == 2 and sorted(parent.result["image_ids"]) == sorted(first.image_ids)
+    assert [Job.objects.get(pk=s.job_id).status for s in rest] == [Job.Status.CANCELLED] * 2
+    # A shard picked up later by a worker does nothing.
+    run_job(rest[0].job_id, lambda ctx: shard_run(shard=rest[0], ctx=ctx))
+    assert SynthShard.objects.get(pk=rest[0].pk).attempts == 0
+    assert Image.objects.filter(project=project, source="synthetic").count() == 2
+    assert client.post(f"/api/jobs/{synth_job.job_id}/cancel").status_code == 409

@@ -27,6 +27,7 @@ from annotate.models import LabelClass, Project
 from annotate.selectors import project_by_id_or_name
 from jobs.models import Job
 from jobs.runner import run_job
+from jobs.services import JobAlreadyFinished
 from synth import services
 from synth.models import SynthShard
 
@@ -105,7 +106,10 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             # The shard that was rendering is already marked cancelled (the job runner does it);
             # the rest of the job is cancelled too, and what was stored stays.
-            job = services.synth_job_cancel(synth_job=synth_job)
+            try:
+                job = services.synth_job_cancel(synth_job=synth_job)
+            except JobAlreadyFinished:  # it ended just before the interrupt
+                job = Job.objects.get(pk=synth_job.job_id)
             stored = len(services.synth_job_images(synth_job=synth_job, limit=total))
             raise CommandError(
                 f"Interrupted: synth job {synth_job.pk} is {job.status}; {stored} image{'s' * (stored != 1)} "
