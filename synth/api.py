@@ -62,7 +62,10 @@ class AssetDetailApi(APIView):
 
     def delete(self, request, asset_id: int):
         asset = selectors.asset_get_for_user(user=request.user, asset_id=asset_id, can=Can.UPLOAD)
-        services.asset_delete(asset=asset)
+        try:
+            services.asset_delete(asset=asset)
+        except services.AssetInUse as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

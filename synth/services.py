@@ -68,8 +68,33 @@ def asset_upload(*, project: Project, kind: str, name: str, data: bytes, label: 
     )
 
 
+class AssetInUse(Exception):
+    """The asset is in the spec of a synth job that has not ended; deleting it would fail that job."""
+
+
+def _unfinished_jobs_using(asset: Asset) -> list[int]:
+    jobs = SynthJob.objects.filter(project_id=asset.project_id).exclude(job__status__in=Job.TERMINAL)
+    ref = f"asset:{asset.pk}"
+    return [
+        j.pk for j in jobs.only("pk", "spec")
+        if asset.pk in j.spec.get("backgrounds", []) or any(ref in c.get("assets", []) for c in j.spec.get("classes", []))
+    ]
+
+
 @transaction.atomic
 def asset_delete(*, asset: Asset) -> None:
+    """Delete an asset and its file (unless another asset row holds the same bytes).
+
+    Refused with :class:`AssetInUse` while a queued or running synth job uses it: its shards
+    (and their retries) read the asset's file when they run. Jobs that have ended keep what they
+    made; their images do not need the asset.
+    """
+    in_use = _unfinished_jobs_using(asset)
+    if in_use:
+        raise AssetInUse(
+            f"Synth job{'s' * (len(in_use) > 1)} {', '.join(map(str, in_use))} still use{'s' * (len(in_use) == 1)} "
+            "this asset; cancel them or wait until they end."
+        )
     relative, sha = asset.file, asset.sha256
     asset.delete()
     used = Asset.objects.filter(sha256=sha).exists()

@@ -115,3 +115,26 @@ def test_cancelling_a_waiting_synth_job_cancels_its_shards_and_keeps_what_was_ma
     assert SynthShard.objects.get(pk=rest[0].pk).attempts == 0
     assert Image.objects.filter(project=project, source="synthetic").count() == 2
     assert client.post(f"/api/jobs/{synth_job.job_id}/cancel").status_code == 409
+
+
+def test_an_asset_a_waiting_or_running_job_uses_cannot_be_deleted(api, users, project, labels):
+    from synth.services import synth_job_cancel, synth_job_create
+
+    from .builders import cutpaste_assets
+
+    cutout, background = cutpaste_assets(project, labels["cat"], users["owner"])
+    spare, _ = cutpaste_assets(project, labels["dog"], users["owner"])
+    spec = {"generator": "cutpaste", "count": 2, "resolution": [64, 48],
+            "classes": [{"label": labels["cat"].pk, "assets": [cutout.pk]}], "backgrounds": [background.pk]}
+    synth_job = synth_job_create(project=project, spec=spec, user=users["owner"], enqueue=False)
+    client = api(users["owner"])
+    for asset in (cutout, background):
+        response = client.delete(f"/api/synth-assets/{asset.pk}/")
+        assert response.status_code == 409 and f"Synth job {synth_job.pk} still uses" in response.json()["detail"]
+    assert Asset.objects.filter(pk__in=[cutout.pk, background.pk]).count() == 2
+    assert client.delete(f"/api/synth-assets/{spare.pk}/").status_code == 204  # no job uses it
+
+    synth_job_cancel(synth_job=synth_job)  # once the job has ended, its assets may go
+    assert client.delete(f"/api/synth-assets/{cutout.pk}/").status_code == 204
+    assert client.delete(f"/api/synth-assets/{background.pk}/").status_code == 204
+    assert not Asset.objects.filter(pk__in=[cutout.pk, background.pk]).exists()
