@@ -26,6 +26,7 @@ MAX_OCCLUSION = 0.5  # a new object may hide at most this fraction of an earlier
 MIN_VISIBLE_PIXELS = 16
 PLACEMENT_TRIES = 10
 FEATHER_SIGMA = 1.5
+HALO_PX = 4  # Poisson blending shades only pixels closer than this to an object's mask
 
 
 @dataclass
@@ -130,8 +131,15 @@ def _poisson_paste(canvas: np.ndarray, bgr: np.ndarray, mask: np.ndarray, region
     source[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0] = bgr
     window_mask = np.zeros(target.shape[:2], dtype=bool)
     window_mask[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0] = mask
-    blended = poisson_clone(target, source, window_mask)
-    canvas[cy0:cy1, cx0:cx1] = blended[cy0 - wy0 : cy1 - wy0, cx0 - wx0 : cx1 - wx0]
+    blended = poisson_clone(target, source, window_mask).astype(np.float32)
+    # The solve leaves a smooth correction outside the mask too (as cv2.seamlessClone does, over
+    # the whole window): keep it inside and fade it out over HALO_PX pixels, so the background and
+    # earlier objects stay as they were beyond that rim, with no seam at the mask's edge.
+    distance = cv2.distanceTransform((~window_mask).astype(np.uint8), cv2.DIST_L2, 3)
+    weight = np.clip(1.0 - distance / HALO_PX, 0.0, 1.0)[:, :, None]
+    base = target.astype(np.float32)
+    faded = np.clip(base + (blended - base) * weight + 0.5, 0, 255).astype(np.uint8)
+    canvas[cy0:cy1, cx0:cx1] = faded[cy0 - wy0 : cy1 - wy0, cx0 - wx0 : cx1 - wx0]
 
 
 def _fast_span(start: int, stop: int) -> tuple[int, int]:
