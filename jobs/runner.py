@@ -5,8 +5,9 @@ Tasks stay thin: they call :func:`run_job` with the job id and a function of a
 (so a long step without progress reports is not mistaken for a dead worker), turns
 :class:`JobError` into a failed job with the user's message (not retried), turns cancellation into
 a cancelled job (so does Ctrl-C when a management command runs the job in its own process), and
-any other exception into a failed job with a short reason and the traceback in the log. A job therefore never stays "running" once its process is gone: either the runner
-finishes it, or the heartbeat stops and the sweep marks it failed.
+any other exception into a failed job with a short reason and the traceback in the log. A job
+therefore never stays "running" once its process is gone: either the runner finishes it, or the
+heartbeat stops and the sweep marks it failed.
 """
 
 from __future__ import annotations

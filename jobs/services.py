@@ -105,7 +105,8 @@ def register_cancel_handler(kind: str, handler: Callable[[Job], Job]) -> None:
 
 
 def job_cancel(*, job: Job) -> Job:
-    """Cancel a job: a queued one at once, a running one at its next progress report."""
+    """Cancel a job: a queued one at once, a running one at its next progress report (or as the
+    handler registered for its kind decides)."""
     handler = _CANCEL_HANDLERS.get(job.kind)
     if handler is not None:
         return handler(job)
