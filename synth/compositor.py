@@ -4,8 +4,8 @@ Objects cut out with a mask are pasted onto background images with a random scal
 flip; some leave the frame (truncation) and later ones may cover part of earlier ones
 (occlusion, bounded so every object stays recognisable). The paste is blended so that a
 detector cannot learn the seam instead of the object: ``none`` (hard edge), ``gaussian``
-(feathered alpha) or ``poisson`` (gradient-domain blending, :func:`poisson_clone`). Labels are exact by construction: an
-object's mask is its cut-out's alpha pushed through the same affine transform (nearest
+(feathered alpha) or ``poisson`` (gradient-domain blending, :func:`poisson_clone`). Labels are
+exact by construction: an object's mask is its cut-out's alpha pushed through the same affine transform (nearest
 neighbour, so it is the transformed alpha, not an approximation), minus what later objects
 cover and what fell outside the image; its box is the box of that visible mask; its keypoints
 go through the same transform (hidden under a later object: v = 1; outside: v = 0).
@@ -151,7 +151,8 @@ def _fast_span(start: int, stop: int) -> tuple[int, int]:
 
 
 def poisson_clone(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Poisson image editing (Perez et al. 2003) of ``source`` into ``target`` where ``mask``.
+    """Poisson image editing (Perez et al. 2003) of ``source`` into ``target`` where ``mask``, in
+    the rectangular form cv2.seamlessClone also solves.
 
     The result keeps the source's gradients between neighbouring pixels that are both in the
     mask and the target's everywhere else, with the window's outer ring fixed to the target: the
