@@ -5,10 +5,10 @@ flip; some leave the frame (truncation) and later ones may cover part of earlier
 (occlusion, bounded so every object stays recognisable). The paste is blended so that a
 detector cannot learn the seam instead of the object: ``none`` (hard edge), ``gaussian``
 (feathered alpha) or ``poisson`` (gradient-domain blending, :func:`poisson_clone`). Labels are
-exact by construction: an object's mask is its cut-out's alpha pushed through the same affine transform (nearest
-neighbour, so it is the transformed alpha, not an approximation), minus what later objects
-cover and what fell outside the image; its box is the box of that visible mask; its keypoints
-go through the same transform (hidden under a later object: v = 1; outside: v = 0).
+exact by construction: an object's mask is its cut-out's alpha pushed through the same affine
+transform (nearest neighbour, so it is the transformed alpha, not an approximation), minus what
+later objects cover and what fell outside the image; its box is the box of that visible mask; its
+keypoints go through the same transform (hidden under a later object: v = 1; outside: v = 0).
 
 numpy, OpenCV and SciPy's FFT only; no Django, no Blender.
 """
