@@ -125,7 +125,9 @@ class RecipePreviewApi(APIView):
         data.is_valid(raise_exception=True)
         params = data.validated_data
         image = selectors.image_in_project(project=recipe.project, image_id=params["image"])
-        samples = services.recipe_preview(recipe=recipe, image=image, count=params["count"], seed=params["seed"])
+        samples = services.recipe_preview(
+            recipe=recipe, image=image, count=params["count"], seed=params["seed"], max_side=params["max_side"]
+        )
         return Response({
             "recipe": recipe.pk, "image": image.pk, "seed": params["seed"],
             "source": {"width": image.width, "height": image.height}, "samples": samples,

@@ -32,6 +32,11 @@ class PreviewInputSerializer(serializers.Serializer):
     image = serializers.IntegerField(min_value=1)
     count = serializers.IntegerField(min_value=1, max_value=PREVIEW_MAX_COUNT, default=4)
     seed = serializers.IntegerField(min_value=0, max_value=2**63 - 1, default=0)
+    max_side = serializers.IntegerField(
+        min_value=32, max_value=16384, required=False, allow_null=True, default=None,
+        help_text="Shrink the returned JPEGs to at most this many pixels on their longer side "
+        "(augmentation still runs at full size; annotations stay in full-size pixels).",
+    )
 
 
 class CorruptionInputSerializer(serializers.Serializer):

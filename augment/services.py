@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import cv2
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -114,12 +115,15 @@ def train_images_augment(
 
 
 # --- preview -----------------------------------------------------------------------------------
-def recipe_preview(*, recipe: Recipe, image: Image, count: int, seed: int) -> list[dict]:
+def recipe_preview(*, recipe: Recipe, image: Image, count: int, seed: int, max_side: int | None = None) -> list[dict]:
     """``count`` augmented samples of ``image`` with their annotations, deterministic by ``seed``.
 
     Sample ``i`` uses the same seed as copy ``i`` of that image in an offline build with the same
     seed (:func:`augment.offline.derive_seed`), so the preview shows exactly what a version would
-    contain. Images come back as base64 JPEG data URLs.
+    contain. Images come back as base64 JPEG data URLs. The augmentation always runs at the
+    image's own size (noise and blur depend on it); ``max_side`` only shrinks the JPEG sent back
+    (``display_scale`` says by how much), so that a page of samples of a 12-megapixel photo is not
+    tens of megabytes. ``width``, ``height`` and the annotations stay in augmented-image pixels.
     """
     if image.project_id != recipe.project_id:
         raise ValidationError({"image": "The image belongs to another project."})
@@ -138,12 +142,18 @@ def recipe_preview(*, recipe: Recipe, image: Image, count: int, seed: int) -> li
             out, anns = augmenter(pixels, annotations[image.pk], seed=sample_seed)
         except Exception as exc:  # e.g. a crop larger than this image: the recipe does not fit it
             raise ValidationError({"detail": f"The recipe cannot be applied to this image: {exc}"})
-        data = encode_jpeg(out, PREVIEW_QUALITY)
+        height, width = out.shape[:2]
+        scale = 1.0 if max_side is None else min(1.0, max_side / max(width, height))
+        shown = out if scale == 1.0 else cv2.resize(
+            out, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        )
+        data = encode_jpeg(shown, PREVIEW_QUALITY)
         samples.append({
             "index": i,
             "seed": sample_seed,
-            "width": int(out.shape[1]),
-            "height": int(out.shape[0]),
+            "width": int(width),
+            "height": int(height),
+            "display_scale": scale,
             "image": "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii"),
             "annotations": anns,
         })

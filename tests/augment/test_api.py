@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
 from PIL import Image as PILImage
@@ -181,6 +182,32 @@ def test_preview_returns_samples_with_annotations_deterministic_by_seed(api, use
     assert again == data
     other = client.post(url, {"image": image.pk, "count": 8, "seed": 4}, format="json").json()
     assert [s["image"] for s in other["samples"]] != [s["image"] for s in data["samples"]]
+
+
+def test_preview_can_send_smaller_jpegs_of_the_same_samples(api, users, project, labels, add_images):
+    image = add_images(1, width=400, height=300)[0]
+    Annotation.objects.create(image=image, label=labels["cat"], kind="box",
+                              geometry={"x": 40.0, "y": 30.0, "w": 120.0, "h": 90.0})
+    recipe = make_recipe(project, spec={"transforms": [
+        {"name": "HorizontalFlip", "p": 0.5}, {"name": "PoissonGaussianNoise", "p": 1}]})
+    client = api(users["viewer"])
+    url = f"/api/recipes/{recipe.pk}/preview"
+    full = client.post(url, {"image": image.pk, "count": 3, "seed": 5}, format="json").json()
+    small = client.post(url, {"image": image.pk, "count": 3, "seed": 5, "max_side": 100}, format="json").json()
+    for big, little in zip(full["samples"], small["samples"], strict=True):
+        decoded = PILImage.open(io.BytesIO(base64.b64decode(little["image"].split(",", 1)[1])))
+        assert decoded.size == (100, 75) and little["display_scale"] == 0.25 and big["display_scale"] == 1.0
+        # Augmented at full size either way: same geometry, same annotations, only the JPEG shrinks.
+        assert (little["width"], little["height"]) == (big["width"], big["height"]) == (400, 300)
+        assert little["annotations"] == big["annotations"] and little["seed"] == big["seed"]
+        full_pixels = PILImage.open(io.BytesIO(base64.b64decode(big["image"].split(",", 1)[1])))
+        assert full_pixels.size == (400, 300)
+        # The same picture, smaller (the test image is random noise: compare colour means).
+        means = [np.asarray(im, dtype=float).mean(axis=(0, 1)) for im in (full_pixels, decoded)]
+        assert np.abs(means[0] - means[1]).max() < 3
+    larger = client.post(url, {"image": image.pk, "count": 1, "seed": 5, "max_side": 1000}, format="json").json()
+    assert larger["samples"][0]["display_scale"] == 1.0  # never enlarged
+    assert client.post(url, {"image": image.pk, "max_side": 8}, format="json").status_code == 400
 
 
 def test_preview_bad_requests(api, users, project, add_images, make_user):

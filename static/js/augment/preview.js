@@ -3,6 +3,7 @@
 // keypoints as dots (hollow when hidden) joined by the label's skeleton.
 (function () {
   "use strict";
+  const PREVIEW_MAX_SIDE = 1600;
   const form = document.getElementById("preview-form");
   if (!form) return;
   const grid = document.getElementById("preview-grid");
@@ -119,7 +120,7 @@
     const img = new Image();
     img.onload = () => {
       const ctx = canvas.getContext("2d");
-      ctx.drawImage(img, 0, 0);
+      ctx.drawImage(img, 0, 0, canvas.width, canvas.height); // a shrunk JPEG fills the full-size canvas
       if (show) drawAnnotations(ctx, sample.annotations, canvas.clientWidth / sample.width || 1);
       figure.dataset.drawn = "1";
     };
@@ -131,7 +132,11 @@
     if (event) event.preventDefault();
     const data = new FormData(form);
     if (!data.get("image")) return;
-    const body = { image: Number(data.get("image")), count: Number(data.get("count")), seed: Number(data.get("seed")) };
+    // Samples are drawn as thumbnails: ask for JPEGs no larger than a wide screen shows them.
+    const body = {
+      image: Number(data.get("image")), count: Number(data.get("count")), seed: Number(data.get("seed")),
+      max_side: PREVIEW_MAX_SIDE,
+    };
     status.textContent = "Augmenting…";
     const response = await fetch(form.dataset.api, {
       method: "POST",
