@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class AugmentConfig(AppConfig):
     name = "augment"
+
+    def ready(self) -> None:
+        from datasets.pipeline import step_register
+
+        from .version_step import augment_options_clean, step_augment
+
+        step_register("augment", step_augment, params_key="augment", clean=augment_options_clean)

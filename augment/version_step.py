@@ -1,12 +1,9 @@
-"""A ready-made dataset-version build step: original + ``copies`` augmented copies of each train image.
+"""The dataset-version build step that adds ``copies`` augmented copies of each train image.
 
-The version build (``export.versions``) runs steps ``step(ctx, items) -> items`` over its stream of
-``VersionItem`` objects. This module provides such a step without importing ``export`` (the
-dependency points from export to augment, never back): it reads the attributes it needs
-(``file``, ``sha256``, ``split``, ``annotations``, ``image_id``, ``original_name``, ``meta``) and
-makes new items with :func:`dataclasses.replace`.
-
-Options come from the version's recorded parameters, ``ctx.params["augment"]``::
+Registered with the version build (:func:`datasets.pipeline.step_register`, from this app's
+``AppConfig.ready``) under the params key ``augment``; the build request's options are checked by
+:func:`augment_options_clean` when the request arrives (a recipe of another project is a 400
+naming ``augment.recipe``), and read again by the step from ``ctx.params["augment"]``::
 
     {"recipe": <Recipe id of the version's project>, "copies": 3, "seed": 0}
 
@@ -29,12 +26,13 @@ import dataclasses
 import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
-from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from annotate import storage
-from annotate.models import LabelClass
+from annotate.models import LabelClass, Project
+from datasets.pipeline import BuildContext, VersionItem
 from jobs.runner import JobError
 
 from .models import Recipe
@@ -43,27 +41,48 @@ from .offline import AugmentError, augment_items
 TRAIN = "train"
 
 
-def _options(params: dict | None) -> dict | None:
-    options = (params or {}).get("augment")
+MAX_COPIES = 50
+
+
+def _options_problems(options) -> dict[str, str]:
+    if not isinstance(options, dict):
+        return {"augment": 'augment must be an object such as {"recipe": 5, "copies": 3, "seed": 0}.'}
+    problems = {}
+    copies, seed, recipe = options.get("copies", 1), options.get("seed", 0), options.get("recipe")
+    if isinstance(recipe, bool) or not isinstance(recipe, int):
+        problems["augment.recipe"] = f"augment.recipe must be the id of a recipe of this project, got {recipe!r}."
+    if isinstance(copies, bool) or not isinstance(copies, int) or not 1 <= copies <= MAX_COPIES:
+        problems["augment.copies"] = f"augment.copies must be a whole number from 1 to {MAX_COPIES}, got {copies!r}."
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        problems["augment.seed"] = f"augment.seed must be a whole number, got {seed!r}."
+    return problems
+
+
+def augment_options_clean(project: Project, options) -> dict | None:
+    """The build request's ``augment`` options, completed and checked; ``ValidationError`` names the field."""
     if not options:
         return None
-    copies, seed = options.get("copies", 1), options.get("seed", 0)
-    if isinstance(copies, bool) or not isinstance(copies, int) or not 1 <= copies <= 50:
-        raise JobError(f"augment.copies must be a whole number from 1 to 50, got {copies!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise JobError(f"augment.seed must be a whole number, got {seed!r}.")
-    return {"recipe": options.get("recipe"), "copies": copies, "seed": seed}
+    problems = _options_problems(options)
+    if not problems and not Recipe.objects.filter(pk=options["recipe"], project=project).exists():
+        problems["augment.recipe"] = f"Recipe {options['recipe']!r} is not a recipe of this project."
+    if problems:
+        raise ValidationError(problems)
+    return {"recipe": options["recipe"], "copies": options.get("copies", 1), "seed": options.get("seed", 0)}
 
 
-def step_augment(ctx, items: Iterable[Any]) -> Iterator[Any]:
+def step_augment(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[VersionItem]:
     """Pass items through, then add the augmented copies of the train items (see the module doc)."""
-    options = _options(getattr(ctx, "params", None))
-    if options is None:
+    options = (ctx.params or {}).get("augment")
+    if not options:
         yield from items
         return
+    problems = _options_problems(options)
+    if problems:  # the request was checked; this is a version recorded before that check existed
+        raise JobError(" ".join(problems.values()))
+    options = {"recipe": options["recipe"], "copies": options.get("copies", 1), "seed": options.get("seed", 0)}
     project = ctx.version.project
     recipe = Recipe.objects.filter(pk=options["recipe"], project=project).first()
-    if recipe is None:
+    if recipe is None:  # deleted between the request and the build
         raise JobError(f"Recipe {options['recipe']!r} is not a recipe of this project.")
     train = []
     for item in items:
@@ -82,13 +101,13 @@ def step_augment(ctx, items: Iterable[Any]) -> Iterator[Any]:
         for item in train
     ]
     by_key = {entry["key"]: item for entry, item in zip(engine_items, train)}
-    progress = getattr(ctx, "progress", None)
+    progress = ctx.progress
     try:
         outputs = augment_items(
             spec=recipe.spec, items=engine_items, copies=options["copies"], seed=options["seed"],
             processes=getattr(settings, "AUGMENT_PROCESSES", 1), labels=labels,
             recipe={"id": recipe.pk, "name": recipe.name, "profile": recipe.profile},
-            progress=(lambda fraction, message: progress(fraction, message)) if progress else None,
+            progress=lambda fraction, message: progress(fraction, message),
         )
         for out in outputs:
             source = by_key[out["key"]]

@@ -73,7 +73,7 @@ def setup(n_images: int, objects_per_image: int) -> int:
     from annotate.imaging import check_image_bytes
     from annotate.models import Annotation
     from annotate.uploads import _save_checked
-    from export.services import version_build, version_create
+    from datasets.services import version_build, version_create
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench", password="bench-pass")
@@ -125,7 +125,7 @@ def setup(n_images: int, objects_per_image: int) -> int:
 # --- the measured children ------------------------------------------------------------------
 def child_baseline(version_id: int, out: str) -> dict:
     from annotate import storage
-    from export.models import VersionImage
+    from datasets.models import VersionImage
 
     started = time.perf_counter()
     rows = VersionImage.objects.filter(version_id=version_id).order_by("index").values_list("file", "split", "file_name")
@@ -136,7 +136,7 @@ def child_baseline(version_id: int, out: str) -> dict:
 
 
 def child_export(version_id: int, out: str, fmt: str) -> dict:
-    from export.models import DatasetVersion
+    from datasets.models import DatasetVersion
     from export.services import export_chunks
 
     version = DatasetVersion.objects.select_related("project").get(pk=version_id)

@@ -10,8 +10,8 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("jobs.api_urls")),
     path("", include("annotate.api_urls")),
+    path("", include("datasets.api_urls")),
     path("", include("export.api_urls")),
-    path("", include("export.import_urls")),
     path("", include("augment.api_urls")),
     path("", include("synth.api_urls")),
 ]

@@ -1,32 +1,19 @@
-"""Versions in the admin: readable, never editable (a built version is immutable)."""
+"""Exports in the admin: readable, never editable."""
 
 from django.contrib import admin
 
-from .models import DatasetVersion, Export
+from .models import Export
 
 
-class _ReadOnly(admin.ModelAdmin):
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin):
+    list_display = ["id", "version", "format", "with_images", "status", "size_bytes", "created_at"]
+    list_filter = ["format", "status"]
+    list_select_related = ["version__project"]
+    readonly_fields = [f.name for f in Export._meta.fields]
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-
-@admin.register(DatasetVersion)
-class DatasetVersionAdmin(_ReadOnly):
-    list_display = ["id", "project", "number", "name", "status", "image_count", "annotation_count", "created_at"]
-    list_filter = ["status"]
-    search_fields = ["project__name", "name", "content_hash"]
-    list_select_related = ["project"]
-    readonly_fields = [f.name for f in DatasetVersion._meta.fields]
-    # No inline of the frozen images: a version may hold hundreds of thousands. They are listed,
-    # paginated, by GET /api/versions/{id}/images/.
-
-
-@admin.register(Export)
-class ExportAdmin(_ReadOnly):
-    list_display = ["id", "version", "format", "with_images", "status", "size_bytes", "created_at"]
-    list_filter = ["format", "status"]
-    list_select_related = ["version__project"]
-    readonly_fields = [f.name for f in Export._meta.fields]

@@ -1,7 +1,7 @@
-"""The export REST API: dataset versions (built as jobs) and their exports (streamed zips).
+"""The export REST API: a dataset version as a zip in one of the ecosystem's formats.
 
 Thin views: validate input, call a selector or service, serialize. Every lookup goes through
-:mod:`export.selectors` / :mod:`annotate.selectors` (404 for non-members, 403 for a role that may
+:mod:`datasets.selectors` / :mod:`annotate.selectors` (404 for non-members, 403 for a role that may
 not do the action).
 """
 
@@ -11,73 +11,20 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
-from django.urls import reverse
 from django.utils.text import slugify
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.generics import ListAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.permissions import Can
-from annotate.selectors import project_get_for_user
+from datasets import selectors
 from jobs.serializers import JobSerializer
 
-from . import formats, selectors, services
-from .serializers import ExportQuerySerializer, VersionImageSerializer, VersionInputSerializer, VersionSerializer
+from . import dataset_formats as formats
+from . import services
+from .serializers import ExportQuerySerializer
 from .streaming import file_response
-
-
-class VersionListApi(APIView):
-    @extend_schema(responses=VersionSerializer(many=True))
-    def get(self, request, project_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id)
-        return Response(VersionSerializer(selectors.versions_of(project=project), many=True).data)
-
-    @extend_schema(request=VersionInputSerializer, responses={202: JobSerializer})
-    def post(self, request, project_id: int):
-        """Build a new version as a job: 202 with the job (its ``version`` field names the version)."""
-        project = project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
-        data = VersionInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        params = dict(data.validated_data)
-        name = params.pop("name", "")
-        version = services.version_create(project=project, created_by=request.user, name=name, params=params)
-        body = {**JobSerializer(version.job).data, "version": version.pk,
-                "version_url": reverse("version-detail", args=[version.pk])}
-        response = Response(body, status=status.HTTP_202_ACCEPTED)
-        response["Location"] = body["version_url"]
-        return response
-
-
-class VersionDetailApi(APIView):
-    @extend_schema(responses=VersionSerializer)
-    def get(self, request, version_id: int):
-        version = selectors.version_get_for_user(user=request.user, version_id=version_id)
-        return Response(VersionSerializer(version).data)
-
-    @extend_schema(responses={204: None})
-    def delete(self, request, version_id: int):
-        """Delete a version (owners); its cached exports go with it."""
-        version = selectors.version_get_for_user(user=request.user, version_id=version_id, can=Can.MANAGE)
-        services.version_delete(version=version)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class VersionImageListApi(ListAPIView):
-    """The frozen images of a version with their annotations, paginated; ``?split=`` filters."""
-
-    serializer_class = VersionImageSerializer
-    filter_backends: list = []
-
-    def get_queryset(self):
-        version = selectors.version_get_for_user(user=self.request.user, version_id=self.kwargs["version_id"])
-        return selectors.version_images(version=version, split=self.request.query_params.get("split"))
-
-    @extend_schema(parameters=[OpenApiParameter("split", str)])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 class _IgnoreFormatParameter(BaseContentNegotiation):

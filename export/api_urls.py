@@ -1,10 +1,8 @@
 from django.urls import path
 
-from . import api
+from . import api, import_api
 
 urlpatterns = [
-    path("projects/<int:project_id>/versions/", api.VersionListApi.as_view(), name="version-list"),
-    path("versions/<int:version_id>/", api.VersionDetailApi.as_view(), name="version-detail"),
-    path("versions/<int:version_id>/images/", api.VersionImageListApi.as_view(), name="version-images"),
     path("versions/<int:version_id>/export", api.VersionExportApi.as_view(), name="version-export"),
+    path("projects/<int:project_id>/import", import_api.ProjectImportApi.as_view(), name="project-import"),
 ]

@@ -20,9 +20,9 @@ from annotate.uploads import zip_upload_spool
 from jobs.serializers import JobSerializer
 from jobs.services import job_enqueue
 
+from .dataset_import import dataset_import_job_create, import_archive_check
+from .dataset_importers import FORMATS
 from .import_tasks import import_dataset
-from .importers import FORMATS
-from .imports import dataset_import_job_create, import_archive_check
 
 
 class ImportInputSerializer(serializers.Serializer):

@@ -7,7 +7,7 @@ from celery import shared_task
 from jobs.models import Job
 from jobs.runner import JobContext, run_job
 
-from .imports import dataset_import_job_run
+from .dataset_import import dataset_import_job_run
 
 
 @shared_task(name="export.import_dataset", acks_late=True)

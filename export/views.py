@@ -8,8 +8,9 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from annotate.selectors import project_get_for_user
+from datasets import selectors
 
-from . import formats, selectors
+from . import dataset_formats as formats
 
 
 @login_required

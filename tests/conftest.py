@@ -18,8 +18,9 @@ from rest_framework.test import APIClient
 
 from annotate import services
 from annotate.imaging import check_image_bytes
-from annotate.models import Role
+from annotate.models import Image, Role
 from annotate.uploads import _save_checked
+from datasets import services as dataset_services
 
 REAL_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 
@@ -157,3 +158,38 @@ def wait_for(predicate, timeout: float = 60.0, every: float = 0.1):
             return value
         time.sleep(every)
     pytest.fail(f"timed out after {timeout}s waiting for {predicate}")
+
+
+# --- dataset versions ---------------------------------------------------------------------
+def annotate(image: Image, items: list[tuple], *, user=None) -> None:
+    """Replace an image's annotations with ``(label, kind, geometry[, attributes[, source]])`` tuples."""
+    payload = []
+    for item in items:
+        label, kind, geometry = item[:3]
+        entry = {"label": label.pk, "kind": kind, "geometry": geometry}
+        if len(item) > 3:
+            entry["attributes"] = item[3]
+        if len(item) > 4:
+            entry["source"] = item[4]
+        payload.append(entry)
+    image.refresh_from_db()
+    cleaned = services.annotations_validate(image=image, items=payload)
+    services.annotations_replace(image=image, expected_revision=image.revision, items=cleaned, user=user)
+
+
+def set_split(images: list[Image], split: str) -> None:
+    Image.objects.filter(pk__in=[i.pk for i in images]).update(split=split, split_locked=True)
+
+
+@pytest.fixture
+def build_version(django_capture_on_commit_callbacks, users):
+    """``build_version(project, **params)`` → the built (refreshed) version; runs the real job."""
+
+    def build(project, **params):
+        name = params.pop("name", "")
+        with django_capture_on_commit_callbacks(execute=True):
+            version = dataset_services.version_create(project=project, created_by=users["owner"], name=name, params=params)
+        version.refresh_from_db()
+        return version
+
+    return build

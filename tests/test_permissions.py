@@ -17,7 +17,7 @@ from annotate.models import Image
 from annotate.permissions import Can, role_allows
 from augment.models import Recipe
 from augment.services import corruption_build
-from export.services import version_build, version_create
+from datasets.services import version_build, version_create
 from jobs.services import job_create
 from synth.services import asset_upload, synth_job_create
 from tests.conftest import image_bytes

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "jobs",
     "annotate",
+    "datasets",
     "augment",
     "synth",
     "export",

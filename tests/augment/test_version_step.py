@@ -1,9 +1,7 @@
-"""The ready-made version-build step, on items shaped like the version build's (duck-typed: the
-augment app does not import export)."""
+"""The augmentation build step, on the version build's own item type."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
@@ -14,24 +12,13 @@ from annotate.geometry import validate_geometry
 from augment.models import Recipe
 from augment.offline import derive_seed
 from augment.version_step import step_augment
+from datasets.pipeline import VersionItem
 from jobs.runner import JobError
 
 pytestmark = pytest.mark.django_db
 
 
-@dataclass
-class Item:
-    file: str
-    sha256: str
-    mime_type: str
-    width: int
-    height: int
-    original_name: str
-    source: str
-    split: str
-    annotations: list[dict] = field(default_factory=list)
-    image_id: int | None = None
-    meta: dict = field(default_factory=dict)
+Item = VersionItem
 
 
 def items_of(images, splits):

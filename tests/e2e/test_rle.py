@@ -49,7 +49,7 @@ def test_browser_rle_is_what_pycocotools_writes_and_reads(rle_page):
     # one round trip for every case: the browser encodes each mask and decodes pycocotools' string
     results = rle_page.evaluate(
         """async (cases) => {
-            const rle = await import('/static/js/annotator/rle.js');
+            const rle = await import('/static/js/common/rle.js');
             return cases.map(([b64, w, h, theirs]) => {
                 const mask = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
                 const back = rle.decodeMask({size: [h, w], counts: theirs}, w, h);
@@ -70,7 +70,7 @@ def test_browser_rle_is_what_pycocotools_writes_and_reads(rle_page):
 def test_browser_rejects_a_malformed_rle_string(rle_page):
     error = rle_page.evaluate(
         """async () => {
-            const rle = await import('/static/js/annotator/rle.js');
+            const rle = await import('/static/js/common/rle.js');
             try { rle.decodeMask({size: [4, 4], counts: '3'}, 4, 4); return null; } catch (e) { return e.message; }
         }"""
     )

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from annotate.geometry import mask_to_rle
-from tests.export.conftest import annotate, set_split
+from tests.conftest import annotate, set_split
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DATUMARO_PYTHON = Path(os.environ.get("DATUMARO_PYTHON", ROOT / ".venv-datumaro" / "bin" / "python"))

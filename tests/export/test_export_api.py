@@ -11,7 +11,7 @@ import pytest
 from export import streaming
 from export.models import Export
 from jobs.models import Job
-from tests.export.conftest import annotate, set_split
+from tests.conftest import annotate, set_split
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_bad_export_requests_are_400(api, users, version, query, field):
 
 
 def test_a_version_that_is_not_ready_does_not_export(api, users, version):
-    from export.models import DatasetVersion
+    from datasets.models import DatasetVersion
 
     DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.FAILED)
     response = api(users["owner"]).get(_url(version))

@@ -17,9 +17,8 @@ from pycocotools.cocoeval import COCOeval
 
 from annotate.geometry import mask_to_rle
 from export import services
-from export.formats import yolo
-from tests.conftest import image_bytes
-from tests.export.conftest import annotate, set_split
+from export.dataset_formats import yolo
+from tests.conftest import annotate, image_bytes, set_split
 
 
 def _mask(y0: int, y1: int, x0: int, x1: int, height: int = 48, width: int = 64) -> dict:
@@ -306,7 +305,7 @@ def test_exports_are_deterministic_and_images_optional(rich, fmt):
 
 def test_images_keep_their_bytes(rich, export_zip):
     from annotate import storage
-    from export.models import VersionImage
+    from datasets.models import VersionImage
 
     archive = export_zip(rich, "coco")
     for row in VersionImage.objects.filter(version=rich):
@@ -324,8 +323,8 @@ def test_png_images_keep_their_format(project, labels, build_version, export_zip
 
 
 def test_coco_entries_made_at_build_equal_those_made_on_the_fly(rich):
-    from export.formats import coco
-    from export.models import DatasetVersion
+    from datasets.models import DatasetVersion
+    from export.dataset_formats import coco
 
     assert rich.materialized["coco"] == coco.FRAGMENT_REVISION
     stored = b"".join(services.export_chunks(version=rich, fmt="coco", with_images=False))
@@ -343,8 +342,8 @@ def test_coco_annotation_ids_are_unique_across_the_version(rich, export_zip):
 
 @pytest.mark.parametrize("images", [True, False])
 def test_yolo_label_text_made_at_build_equals_text_made_on_the_fly(rich, images):
-    from export.formats import yolo as yolo_format
-    from export.models import DatasetVersion
+    from datasets.models import DatasetVersion
+    from export.dataset_formats import yolo as yolo_format
 
     assert rich.materialized["yolo"] == yolo_format.LINES_REVISION
     stored = b"".join(services.export_chunks(version=rich, fmt="yolo", with_images=images))

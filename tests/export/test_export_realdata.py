@@ -14,9 +14,9 @@ from pycocotools.coco import COCO
 
 from annotate import services as annotate_services
 from annotate.models import Image
+from datasets.models import VersionImage
 from export import services
-from export.imports import dataset_import
-from export.models import VersionImage
+from export.dataset_import import dataset_import
 from tests.conftest import REAL_DATA
 from tests.export.test_datumaro import datumaro_python, datumaro_read  # noqa: F401 (fixture)
 

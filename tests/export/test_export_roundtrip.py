@@ -9,10 +9,10 @@ from pycocotools import mask as mask_utils
 
 from annotate import services as annotate_services
 from annotate.geometry import bounding_box, mask_to_rle, rle_to_mask
+from datasets.models import VersionImage
 from export import services
-from export.imports import dataset_import
-from export.models import VersionImage
-from tests.export.conftest import annotate, set_split
+from export.dataset_import import dataset_import
+from tests.conftest import annotate, set_split
 
 
 def _mask(y0: int, y1: int, x0: int, x1: int) -> dict:

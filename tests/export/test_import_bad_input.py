@@ -5,8 +5,8 @@ import pytest
 from annotate import storage
 from annotate.imaging import check_image_bytes
 from annotate.models import Annotation
-from export.importers.common import ImportRefused
-from export.imports import clip_geometry, dataset_import
+from export.dataset_import import clip_geometry, dataset_import
+from export.dataset_importers.common import ImportRefused
 from tests.export.import_fixtures import (
     coco_box,
     coco_dataset,

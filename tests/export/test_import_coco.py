@@ -5,7 +5,7 @@ from pycocotools import mask as mask_utils
 from annotate.geometry import rle_to_mask
 from annotate.models import Annotation, Image, LabelClass
 from annotate.services import label_create
-from export.imports import dataset_import
+from export.dataset_import import dataset_import
 from tests.export.import_fixtures import coco_box, coco_image, coco_json, jpeg, project_counts, write_zip
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +131,7 @@ def test_keypoint_label_with_other_keypoints_is_refused(project, tmp_path):
     category = {"id": 1, "name": "person", "keypoints": ["nose", "eye", "ear"]}
     doc = coco_json([coco_image(1, "p.jpg")], [coco_box(1, 1, 1, [1, 1, 5, 5], keypoints=[2, 2, 2] * 3)], [category])
     path = write_zip(tmp_path, {"a.json": doc, "p.jpg": jpeg()})
-    from export.importers.common import ImportRefused
+    from export.dataset_importers.common import ImportRefused
 
     with pytest.raises(ImportRefused, match="has keypoints"):
         dataset_import(project=project, path=path, format="coco")

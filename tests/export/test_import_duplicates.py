@@ -17,7 +17,7 @@ from annotate import storage
 from annotate.health import project_health
 from annotate.models import Annotation, Image
 from export import services
-from export.imports import dataset_import
+from export.dataset_import import dataset_import
 from tests.export.import_fixtures import coco_box, coco_image, coco_json, jpeg, project_counts, voc_xml, write_zip
 
 pytestmark = pytest.mark.django_db

@@ -1,8 +1,8 @@
 import pytest
 
 from annotate.models import Annotation, Image
-from export.importers.common import ImportRefused
-from export.imports import dataset_import
+from export.dataset_import import dataset_import
+from export.dataset_importers.common import ImportRefused
 from tests.export.import_fixtures import jpeg, project_counts, write_zip
 
 pytestmark = pytest.mark.django_db

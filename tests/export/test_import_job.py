@@ -2,8 +2,8 @@
 
 import pytest
 
+from export.dataset_import import dataset_import_job_create
 from export.import_tasks import import_dataset
-from export.imports import dataset_import_job_create
 from jobs.models import Job
 from tests.export.import_fixtures import coco_dataset, project_counts, write_zip
 

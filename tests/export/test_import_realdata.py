@@ -11,7 +11,7 @@ from pycocotools import mask as mask_utils
 
 from annotate.geometry import rle_to_mask
 from annotate.models import Annotation, Image, LabelClass
-from export.imports import dataset_import
+from export.dataset_import import dataset_import
 from tests.conftest import REAL_DATA
 
 pytestmark = [pytest.mark.django_db, pytest.mark.realdata, pytest.mark.slow]

@@ -3,8 +3,8 @@ import pytest
 
 from annotate.geometry import rle_to_mask
 from annotate.models import Annotation, Image
-from export.importers.common import ImportRefused
-from export.imports import dataset_import
+from export.dataset_import import dataset_import
+from export.dataset_importers.common import ImportRefused
 from tests.export.import_fixtures import jpeg, palette_png, project_counts, voc_xml, write_zip
 
 pytestmark = pytest.mark.django_db

@@ -2,9 +2,9 @@ import pytest
 
 from annotate.models import Annotation, Image, LabelClass
 from annotate.services import label_create
-from export.importers.common import ImportRefused
-from export.importers.yolo import label_path_for
-from export.imports import dataset_import
+from export.dataset_import import dataset_import
+from export.dataset_importers.common import ImportRefused
+from export.dataset_importers.yolo import label_path_for
 from tests.export.import_fixtures import jpeg, project_counts, write_zip
 
 pytestmark = pytest.mark.django_db

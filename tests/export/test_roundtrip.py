@@ -14,10 +14,10 @@ from pycocotools import mask as mask_utils
 from annotate import services as annotate_services
 from annotate.geometry import bounding_box, mask_to_rle, rle_to_mask
 from annotate.models import Annotation, Image, LabelClass
+from datasets.models import VersionImage
 from export import services
-from export.imports import dataset_import
-from export.models import VersionImage
-from tests.export.conftest import annotate, set_split
+from export.dataset_import import dataset_import
+from tests.conftest import annotate, set_split
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,9 @@ from pycocotools.coco import COCO
 from annotate import services as annotate_services
 from annotate.geometry import rle_to_mask
 from annotate.models import Annotation, Image
+from datasets import services as dataset_services
+from datasets.models import DatasetVersion, VersionImage
 from export import services as export_services
-from export.models import DatasetVersion, VersionImage
 from synth import services
 
 from .builders import CHARACTER, blender_spec, cutpaste_assets
@@ -57,7 +58,7 @@ def test_synthetic_images_export_to_coco_that_pycocotools_reads(
     assert synthetic.count() == 4
 
     with django_capture_on_commit_callbacks(execute=True):
-        version = export_services.version_create(project=project, created_by=owner,
+        version = dataset_services.version_create(project=project, created_by=owner,
                                                  params={"image_sources": ["synthetic"]})
     version.refresh_from_db()
     assert version.status == DatasetVersion.Status.READY, version.error

@@ -12,8 +12,8 @@ from tqdm import tqdm
 
 from annotate.models import Project
 from annotate.selectors import project_by_id_or_name
-from export.importers import FORMATS
-from export.imports import dataset_import_job_create, dataset_import_job_run
+from export.dataset_import import dataset_import_job_create, dataset_import_job_run
+from export.dataset_importers import FORMATS
 from jobs.models import Job
 from jobs.runner import JobContext, run_job
 

@@ -2,7 +2,7 @@
 // A shape is {uid, label, kind, geometry, attributes, source, score, hidden, locked, mask?}.
 // Masks keep their pixels as a row-major Uint8Array (`mask.data`) that is never changed in
 // place once another copy (history, clipboard) may see it: painting starts on a fresh copy.
-import { decodeMask, encodeMask } from "./rle.js";
+import { decodeMask, encodeMask } from "../common/rle.js";
 
 let nextUid = 1;
 export const newUid = () => nextUid++;

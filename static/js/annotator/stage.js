@@ -1,6 +1,9 @@
 // The stage: the image under one <canvas> for every shape. The view is a scale and an offset
 // (screen = image * scale + offset); the <img> follows it with a CSS transform and the canvas
 // is redrawn at most once per frame (or at once with renderNow()).
+import {
+  boxFrames, dashedRect, drawKeypoints as drawKeypointSet, hexToRgb, paintMask, polygonPath, rgba, strokeBox,
+} from "../common/draw.js";
 import { bbox } from "./shapes.js";
 
 const MIN_SCALE = 0.02;
@@ -102,11 +105,6 @@ export class Stage {
   }
 }
 
-export function rgba(hex, alpha) {
-  const n = parseInt((hex || "#888888").slice(1), 16);
-  return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
-}
-
 function maskCanvas(mask, color, width, height) {
   if (!mask.canvas) {
     mask.canvas = document.createElement("canvas");
@@ -119,18 +117,8 @@ function maskCanvas(mask, color, width, height) {
     const full = mask.dirty || mask.color !== color;
     const [x0, y0, x1, y1] = full ? [0, 0, width, height] : mask.dirtyRect;
     if (x1 > x0 && y1 > y0) {
-      const n = parseInt(color.slice(1), 16);
-      const r = (n >> 16) & 255, g = (n >> 8) & 255, b = n & 255;
       const img = mask.ctx.createImageData(x1 - x0, y1 - y0);
-      const out = img.data;
-      for (let y = y0, k = 0; y < y1; y++) {
-        const row = y * width;
-        for (let x = x0; x < x1; x++, k += 4) {
-          if (mask.data[row + x]) {
-            out[k] = r; out[k + 1] = g; out[k + 2] = b; out[k + 3] = 255;
-          }
-        }
-      }
+      paintMask(img, mask.data, width, x0, y0, x1, y1, hexToRgb(color));
       mask.ctx.putImageData(img, x0, y0);
     }
     mask.dirty = false;
@@ -140,30 +128,13 @@ function maskCanvas(mask, color, width, height) {
   return mask.canvas;
 }
 
+/** A keypoint shape: visible points filled in the label's colour, hidden ones white, each ringed in the other. */
 function drawKeypoints(ctx, shape, label, px, selected) {
-  const pts = shape.geometry.points;
   const color = label?.color || "#888888";
-  ctx.lineWidth = (selected ? 2.5 : 1.5) * px;
-  ctx.strokeStyle = color;
-  ctx.beginPath();
-  for (const [a, b] of label?.skeleton || []) {
-    if (pts[a] && pts[b] && pts[a][2] > 0 && pts[b][2] > 0) {
-      ctx.moveTo(pts[a][0], pts[a][1]);
-      ctx.lineTo(pts[b][0], pts[b][1]);
-    }
-  }
-  ctx.stroke();
-  const r = 4 * px;
-  for (const [x, y, v] of pts) {
-    if (v === 0) continue;
-    ctx.beginPath();
-    ctx.arc(x, y, r, 0, Math.PI * 2);
-    ctx.fillStyle = v === 2 ? color : "#ffffff";
-    ctx.fill();
-    ctx.lineWidth = 1.5 * px;
-    ctx.strokeStyle = v === 2 ? "#ffffff" : color;
-    ctx.stroke();
-  }
+  drawKeypointSet(ctx, shape.geometry.points, label?.skeleton, {
+    color, lineWidth: (selected ? 2.5 : 1.5) * px, radius: 4 * px, pointLineWidth: 1.5 * px,
+    visibleFill: color, visibleStroke: "#ffffff", hiddenFill: "#ffffff", hiddenStroke: color,
+  });
 }
 
 /** Every visible shape. Unselected boxes — the bulk of a crowded image — are drawn as four
@@ -198,21 +169,7 @@ export function drawShapes(ctx, stage, { shapes, selected, labels, ghost = false
   if (boxes.size) {
     const dpr = window.devicePixelRatio || 1;
     const k = dpr * stage.scale, ox = dpr * stage.tx, oy = dpr * stage.ty;
-    const t = Math.max(1, Math.round(1.5 * dpr));
-    ctx.save();
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    for (const [color, list] of boxes) {
-      ctx.fillStyle = color;
-      for (const g of list) {
-        const x0 = Math.round(ox + g.x * k), y0 = Math.round(oy + g.y * k);
-        const w = Math.max(t, Math.round(ox + (g.x + g.w) * k) - x0), h = Math.max(t, Math.round(oy + (g.y + g.h) * k) - y0);
-        ctx.fillRect(x0, y0, w, t);
-        ctx.fillRect(x0, y0 + h - t, w, t);
-        ctx.fillRect(x0, y0 + t, t, h - 2 * t);
-        ctx.fillRect(x0 + w - t, y0 + t, t, h - 2 * t);
-      }
-    }
-    ctx.restore();
+    boxFrames(ctx, boxes, k, ox, oy, Math.max(1, Math.round(1.5 * dpr)));
   }
   if (selectedShape) drawOne(ctx, stage, selectedShape, labels.get(selectedShape.label), true, ghost);
 }
@@ -230,12 +187,10 @@ function drawOne(ctx, stage, shape, label, selected, ghost) {
     ctx.globalAlpha = 1;
     if (selected) {
       const b = bbox(shape);
-      ctx.setLineDash([4 * px, 3 * px]);
-      ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
-      ctx.setLineDash([]);
+      dashedRect(ctx, b[0], b[1], b[2] - b[0], b[3] - b[1], [4 * px, 3 * px]);
     }
   } else if (shape.kind === "box") {
-    ctx.strokeRect(g.x, g.y, g.w, g.h);
+    strokeBox(ctx, g);
     if (selected) {
       ctx.fillStyle = rgba(color, 0.12);
       ctx.fillRect(g.x, g.y, g.w, g.h);
@@ -243,11 +198,7 @@ function drawOne(ctx, stage, shape, label, selected, ghost) {
     }
   } else if (shape.kind === "polygon") {
     ctx.beginPath();
-    for (const part of g.polygons) {
-      ctx.moveTo(part[0], part[1]);
-      for (let i = 2; i < part.length; i += 2) ctx.lineTo(part[i], part[i + 1]);
-      ctx.closePath();
-    }
+    polygonPath(ctx, g.polygons);
     ctx.fillStyle = rgba(color, selected ? 0.3 : ghost ? 0.05 : 0.15);
     ctx.fill("evenodd");
     ctx.stroke();

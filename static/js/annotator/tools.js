@@ -4,7 +4,8 @@ import {
   boxFromCorners, bbox, clampPoint, cloneShape, copyMask, hitTest, makeMask, maskBBox, nearCorner,
   nearKeypoint, nearVertex, newUid, paintDisc, paintSegment, shiftMask, translate,
 } from "./shapes.js";
-import { drawKeypoints, rgba } from "./stage.js";
+import { dashedRect, rgba } from "../common/draw.js";
+import { drawKeypoints } from "./stage.js";
 
 const HANDLE_PX = 7; // grab distance on screen, whatever the zoom
 
@@ -169,9 +170,8 @@ export class BoxTool extends Tool {
     const [ax, ay] = this.start, [bx, by] = this.end;
     ctx.lineWidth = 1.5 / this.stage.scale;
     ctx.strokeStyle = this.editor.currentLabel?.color || "#fff";
-    ctx.setLineDash([5 / this.stage.scale, 3 / this.stage.scale]);
-    ctx.strokeRect(Math.min(ax, bx), Math.min(ay, by), Math.abs(bx - ax), Math.abs(by - ay));
-    ctx.setLineDash([]);
+    dashedRect(ctx, Math.min(ax, bx), Math.min(ay, by), Math.abs(bx - ax), Math.abs(by - ay),
+      [5 / this.stage.scale, 3 / this.stage.scale]);
   }
 }
 

@@ -1,40 +1,15 @@
 // The synth page: launch a job through the API, follow every unfinished job (poll once a second),
-// show the first images as they arrive. Everything goes through the REST API with the session cookie.
-(function () {
-  "use strict";
-  const root = document.getElementById("synth");
-  if (!root) return;
+// show the first images as they arrive. Everything goes through the REST API with the session cookie
+// (common/http.js: CSRF header, JSON, the answer as {ok, status, body}).
+import { apiCall as api, describeErrors } from "../common/http.js";
+
+const root = document.getElementById("synth");
+if (root) start(root);
+
+function start(root) {
   const projectId = root.dataset.project;
   const firstImages = Number(root.dataset.firstImages || 12);
   const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
-
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    if (match) return decodeURIComponent(match[1]);
-    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
-  }
-
-  async function api(url, options = {}) {
-    const headers = {"X-CSRFToken": csrfToken(), ...(options.headers || {})};
-    const response = await fetch(url, {credentials: "same-origin", ...options, headers});
-    let body = null;
-    try { body = await response.json(); } catch (e) { body = null; }
-    return {ok: response.ok, status: response.status, body};
-  }
-
-  function describeErrors(body) {
-    if (!body) return "The request failed.";
-    if (typeof body === "string") return body;
-    const parts = [];
-    const walk = (value, key) => {
-      if (Array.isArray(value)) value.forEach((v) => walk(v, key));
-      else if (value && typeof value === "object") Object.entries(value).forEach(([k, v]) => walk(v, key ? `${key}.${k}` : k));
-      else parts.push(key && key !== "detail" ? `${key}: ${value}` : String(value));
-    };
-    walk(body, "");
-    return parts.join(" · ");
-  }
 
   // --- jobs -----------------------------------------------------------------------------------
   const list = document.getElementById("synth-jobs");
@@ -192,9 +167,7 @@
       form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
       button.disabled = true;
       try {
-        const {ok, body} = await api(root.dataset.jobsApi, {
-          method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({spec: spec()}),
-        });
+        const {ok, body} = await api(root.dataset.jobsApi, {method: "POST", body: {spec: spec()}});
         if (!ok) {
           error.textContent = describeErrors(body);
           error.hidden = false;
@@ -253,4 +226,4 @@
       error.hidden = false;
     });
   }
-})();
+}

@@ -20,8 +20,8 @@ from PIL import Image as PILImage
 from pycocotools import mask as mask_utils
 
 from annotate.geometry import rle_to_mask
+from datasets.models import DatasetVersion
 
-from ..models import DatasetVersion
 from . import common
 
 OBJECT_KINDS = ("box", "polygon", "mask")

@@ -10,11 +10,11 @@ from annotate import services as annotate_services
 from annotate import storage
 from annotate.geometry import mask_to_rle, rle_to_mask
 from annotate.models import Image
-from export import versions
-from export.models import DatasetVersion, VersionImage, VersionImmutable
+from datasets import pipeline
+from datasets.models import DatasetVersion, VersionImage, VersionImmutable
 from jobs.models import Job
 from jobs.runner import JobError
-from tests.export.conftest import annotate, set_split
+from tests.conftest import annotate, set_split
 
 
 def _mask(height: int, width: int, y0: int, y1: int, x0: int, x1: int) -> dict:
@@ -221,19 +221,17 @@ def test_letterbox_resize_scales_uniformly_and_pads(project, labels, add_images,
 
 
 # --- the pipeline seam and failures ---------------------------------------------------------
-def test_an_extra_step_plugs_into_the_pipeline(project, annotated, build_version, settings):
+def test_an_extra_step_plugs_into_the_pipeline(project, annotated, build_version, extra_step):
     def duplicate_train(ctx, items):
         for item in items:
             yield item
             if item.split == "train" and ctx.params.get("copies"):
-                copy = versions.VersionItem(**{**item.__dict__, "source": "augmented", "image_id": None,
+                copy = pipeline.VersionItem(**{**item.__dict__, "source": "augmented", "image_id": None,
                                                "original_name": "copy-" + item.original_name,
                                                "annotations": list(item.annotations)})
                 yield copy
 
-    settings.VERSION_BUILD_EXTRA_STEPS = ["tests.export.test_versions._duplicate_train_step"]
-    global _duplicate_train_step
-    _duplicate_train_step = duplicate_train
+    extra_step(duplicate_train)
     version = build_version(project, copies=1)
     assert version.params["copies"] == 1
     rows = list(VersionImage.objects.filter(version=version).values_list("source", "split"))
@@ -243,20 +241,28 @@ def test_an_extra_step_plugs_into_the_pipeline(project, annotated, build_version
     assert version.image_count == 4 + originals_in_train
 
 
-_duplicate_train_step = None
+@pytest.fixture
+def extra_step():
+    """``extra_step(fn)`` registers ``fn`` as a build step for this test only."""
+    names = []
+
+    def register(step):
+        names.append(f"test-step-{len(names)}")
+        pipeline.step_register(names[-1], step)
+
+    yield register
+    for name in names:
+        pipeline.step_unregister(name)
 
 
-def test_a_failing_step_fails_the_job_and_leaves_no_rows(project, annotated, build_version, settings):
-    global _duplicate_train_step
-
+def test_a_failing_step_fails_the_job_and_leaves_no_rows(project, annotated, build_version, extra_step):
     def broken(ctx, items):
         for i, item in enumerate(items):
             if i == 2:
                 raise JobError("The augmentation recipe is broken.")
             yield item
 
-    _duplicate_train_step = broken
-    settings.VERSION_BUILD_EXTRA_STEPS = ["tests.export.test_versions._duplicate_train_step"]
+    extra_step(broken)
     version = build_version(project)
     assert version.status == DatasetVersion.Status.FAILED
     assert "recipe is broken" in version.error
@@ -292,19 +298,16 @@ def test_version_list_has_no_n_plus_one(api, users, project, annotated, build_ve
     assert response.data[0]["job"]["created_by"] == "owner"
 
 
-def test_a_step_that_makes_invalid_geometry_fails_the_build(project, annotated, build_version, settings):
-    global _duplicate_train_step
-
+def test_a_step_that_makes_invalid_geometry_fails_the_build(project, annotated, build_version, extra_step):
     def out_of_bounds(ctx, items):
         for item in items:
             yield item
             moved = [{**a, "geometry": {"x": 60, "y": 40, "w": 30, "h": 30}} for a in item.annotations if a["kind"] == "box"]
             if moved:
-                yield versions.VersionItem(**{**item.__dict__, "image_id": None, "source": "augmented",
+                yield pipeline.VersionItem(**{**item.__dict__, "image_id": None, "source": "augmented",
                                               "original_name": "bad-" + item.original_name, "annotations": moved})
 
-    _duplicate_train_step = out_of_bounds
-    settings.VERSION_BUILD_EXTRA_STEPS = ["tests.export.test_versions._duplicate_train_step"]
+    extra_step(out_of_bounds)
     version = build_version(project)
     assert version.status == DatasetVersion.Status.FAILED
     assert "invalid geometry" in version.error and "outside" in version.error
@@ -314,11 +317,11 @@ def test_admin_shows_versions_read_only(client, make_user, project, annotated, b
     version = build_version(project)
     admin = make_user("root", is_staff=True, is_superuser=True)
     client.force_login(admin)
-    assert client.get("/admin/export/datasetversion/").status_code == 200
-    page = client.get(f"/admin/export/datasetversion/{version.pk}/change/")
+    assert client.get("/admin/datasets/datasetversion/").status_code == 200
+    page = client.get(f"/admin/datasets/datasetversion/{version.pk}/change/")
     assert page.status_code == 200 and b"Save" not in page.content
-    assert client.post(f"/admin/export/datasetversion/{version.pk}/change/", {"name": "x"}).status_code == 403
-    assert client.get("/admin/export/datasetversion/add/").status_code == 403
+    assert client.post(f"/admin/datasets/datasetversion/{version.pk}/change/", {"name": "x"}).status_code == 403
+    assert client.get("/admin/datasets/datasetversion/add/").status_code == 403
 
 
 def test_augmented_copies_of_the_train_split_through_the_api(
@@ -346,7 +349,11 @@ def test_augmented_copies_of_the_train_split_through_the_api(
     assert version.params["augment"] == {"recipe": recipe.pk, "copies": 2, "seed": 1}
 
 
-def test_a_bad_augment_option_fails_the_build_with_a_reason(project, annotated, build_version):
-    version = build_version(project, augment={"recipe": 999999, "copies": 1})
-    assert version.status == DatasetVersion.Status.FAILED
-    assert "999999" in version.error
+def test_a_bad_augment_option_is_refused_when_the_build_is_requested(api, users, project, annotated):
+    for options, field in (({"recipe": 999999, "copies": 1}, "augment.recipe"), ({"recipe": "x"}, "augment.recipe"),
+                           ({"recipe": 1, "copies": 0}, "augment.copies")):
+        response = api(users["owner"]).post(f"/api/projects/{project.pk}/versions/", {"augment": options}, format="json")
+        assert response.status_code == 400 and field in response.data, response.data
+    assert "999999" in str(api(users["owner"]).post(
+        f"/api/projects/{project.pk}/versions/", {"augment": {"recipe": 999999}}, format="json").data)
+    assert not DatasetVersion.objects.exists() and not Job.objects.exists()

@@ -2,7 +2,7 @@
 
 Each reader module has ``FORMAT``, ``sniff(files)`` (why the files cannot be that format, from
 their names alone; cheap enough to run inside a request) and ``read(files, report)`` (the whole
-dataset as a :class:`~export.importers.common.ParsedDataset`, problems added to ``report``).
+dataset as a :class:`~export.dataset_importers.common.ParsedDataset`, problems added to ``report``).
 """
 
 from . import coco, imagefolder, voc, yolo

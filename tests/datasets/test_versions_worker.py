@@ -12,10 +12,9 @@ import zipfile
 
 import pytest
 
-from export.models import DatasetVersion
+from datasets.models import DatasetVersion
 from jobs.models import Job
-from tests.conftest import wait_for
-from tests.export.conftest import annotate
+from tests.conftest import annotate, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 

@@ -1,23 +1,16 @@
 """Building a dataset version: a pipeline of steps over a stream of items.
 
-A build runs, in order, the callables of :func:`build_steps`::
+A build runs, in order::
 
-    select -> assign splits -> preprocess -> [extra steps] -> (freeze, count, hash)
+    select -> assign splits -> preprocess -> [registered steps] -> freeze (rows, counts, hash)
 
-Each step takes the :class:`BuildContext` and an iterable of :class:`VersionItem` and returns an
-iterable of items; steps are generators, so the whole build streams and only one batch of rows is
-in memory. The last stage (:func:`freeze_items`) is not a step: it links the files into storage
-owned by the version, writes the :class:`~export.models.VersionImage` rows, and accumulates the
-counts and the content hash.
-
-**The seam for later steps** (e.g. augmented copies of the train split): register a step with
-:func:`step_register` (typically from an ``AppConfig.ready``) or name it in the
-``VERSION_BUILD_EXTRA_STEPS`` setting (dotted paths; by default the augmentation app's
-``augment.version_step.step_augment``, driven by ``params["augment"]``). Extra steps run after preprocessing, in
-registration order, and read their options from ``ctx.params`` (the version's recorded
-parameters, e.g. ``ctx.params.get("augment")``). A step that adds images stores their bytes with
-:func:`annotate.storage.store_image` and yields new items with ``source="augmented"``, geometry
-in pixels of the new file, and ``split`` unchanged.
+Each step takes the :class:`~datasets.pipeline.BuildContext` and an iterable of
+:class:`~datasets.pipeline.VersionItem` and returns an iterable of items; steps are generators,
+so the whole build streams and only one batch of rows is in memory. Freezing
+(:func:`freeze_items`) links the files into storage owned by the version, writes the
+:class:`~datasets.models.VersionImage` rows with the registered materializers' per-image text,
+and accumulates the counts and the content hash. Steps and materializers of other apps register
+themselves (:mod:`datasets.pipeline`).
 """
 
 from __future__ import annotations
@@ -28,69 +21,27 @@ import json
 import os
 import shutil
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import cv2
 import numpy as np
-from django.conf import settings
 from django.db.models import Prefetch
-from django.utils.module_loading import import_string
 from PIL import Image as PILImage
 
 from annotate import storage
 from annotate.geometry import GeometryError, mask_to_rle, rle_to_mask, validate_geometry
 from annotate.models import Annotation, Image, Split
 from annotate.splits import split_for_key, split_key
-from jobs.runner import JobContext, JobError
+from jobs.runner import JobError
 
-from .formats import coco
-from .models import DatasetVersion, VersionImage
+from .models import VersionImage
+from .pipeline import BuildContext, BuildStep, VersionItem, registered_materializers, registered_steps
 
 SPLITS = (Split.TRAIN, Split.VAL, Split.TEST)
 FREEZE_BATCH = 500
 LETTERBOX_FILL = (114, 114, 114)
-
-
-@dataclass
-class VersionItem:
-    """One image on its way into a version. Geometry is in pixels of ``file``."""
-
-    file: str  # path under MEDIA_ROOT
-    sha256: str
-    mime_type: str
-    width: int
-    height: int
-    original_name: str
-    source: str
-    split: str
-    annotations: list[dict] = field(default_factory=list)
-    image_id: int | None = None
-    meta: dict = field(default_factory=dict)
-
-
-@dataclass
-class BuildContext:
-    version: DatasetVersion
-    params: dict
-    job: JobContext | None = None
-    total: int = 0  # images selected, for progress
-
-    def progress(self, fraction: float, message: str | None = None) -> None:
-        if self.job is not None:
-            self.job.progress(fraction, message)
-
-
-Step = Callable[[BuildContext, Iterable[VersionItem]], Iterable[VersionItem]]
-_REGISTERED: list[Step] = []
-
-
-def step_register(step: Step) -> Step:
-    """Add a step to every build, after preprocessing (usable as a decorator)."""
-    if step not in _REGISTERED:
-        _REGISTERED.append(step)
-    return step
 
 
 # --- selection ------------------------------------------------------------------------------
@@ -255,15 +206,9 @@ def step_preprocess(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator
         yield item
 
 
-# Run after preprocessing unless the ``VERSION_BUILD_EXTRA_STEPS`` setting names others. The
-# augmentation step passes items through untouched unless the version's params carry "augment".
-DEFAULT_EXTRA_STEPS = ["augment.version_step.step_augment"]
-
-
-def build_steps() -> list[Step]:
-    """The steps of a build, in order (freezing is done by :func:`version_build` after them)."""
-    paths = getattr(settings, "VERSION_BUILD_EXTRA_STEPS", DEFAULT_EXTRA_STEPS)
-    return [step_select, step_split, step_preprocess, *_REGISTERED, *(import_string(path) for path in paths)]
+def build_steps() -> list[BuildStep]:
+    """The steps of a build, in order (freezing is done by :func:`freeze_items` after them)."""
+    return [step_select, step_split, step_preprocess, *(step.run for step in registered_steps())]
 
 
 # --- freezing -------------------------------------------------------------------------------
@@ -311,9 +256,28 @@ def item_digest(row: VersionImage) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def freeze_items(ctx: BuildContext, items: Iterable[VersionItem]) -> dict:
-    """Write the version's rows in batches; return counts and the content hash."""
+def selected_kinds(*, project, params: dict) -> set[str]:
+    """The annotation kinds the selection holds (what materializers plan for before freezing)."""
+    chosen = selected_images(project=project, params=params).values("id")
+    return set(
+        Annotation.objects.filter(image_id__in=chosen, source__in=params["annotation_sources"])
+        .values_list("kind", flat=True).distinct().order_by()
+    )
+
+
+def freeze_items(ctx: BuildContext, items: Iterable[VersionItem], *, kinds_expected: set[str] | None = None) -> dict:
+    """Write the version's rows in batches; return counts, the content hash and what was materialized.
+
+    ``kinds_expected`` (the selection's annotation kinds) lets materializers plan their per-image
+    text before the rows exist; a materializer whose plan the frozen kinds contradict is dropped.
+    """
     version = ctx.version
+    planned = kinds_expected if kinds_expected is not None else set()
+    makers = {}
+    for materializer in registered_materializers():
+        maker = materializer.row_text(version, planned)
+        if maker is not None:
+            makers[materializer.name] = (materializer, maker)
     names = _Names()
     images_per_split: Counter = Counter()
     objects: dict[str, Counter] = defaultdict(Counter)
@@ -323,7 +287,6 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem]) -> dict:
     index = 0
     annotation_count = 0
     known = set(version.label_names)
-    category_ids = {name: i + 1 for i, name in enumerate(version.label_names)}
     object_offset = 0
     keypoint_names = {label["name"]: label.get("keypoint_names") or [] for label in version.labels}
     for item in items:
@@ -345,9 +308,10 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem]) -> dict:
             sha256=item.sha256, mime_type=item.mime_type, file_name=names.take(item.original_name, item.sha256, item.mime_type),
             width=item.width, height=item.height, split=item.split, source=item.source,
             annotations=item.annotations, meta=item.meta, object_offset=object_offset,
-            coco=coco.row_fragment(item.annotations, index=index, offset=object_offset, category_ids=category_ids,
-                                   width=item.width, height=item.height),
         )
+        for name, (_, maker) in makers.items():
+            setattr(row, name, maker(item.annotations, index=index, offset=object_offset, width=item.width,
+                                     height=item.height))
         object_offset += sum(1 for annotation in item.annotations if annotation["kind"] != "tag")
         digests.append(item_digest(row))
         images_per_split[item.split] += 1
@@ -376,14 +340,21 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem]) -> dict:
         "objects": {split: {name: objects[split].get(name, 0) for name in version.label_names} for split in SPLITS},
         "kinds": dict(sorted(kinds.items())),
     }
+    frozen_kinds = set(kinds)
+    materialized = {
+        name: materializer.revision for name, (materializer, _) in makers.items()
+        if materializer.key(version, frozen_kinds) == materializer.key(version, planned)
+    }
     return {
         "counts": counts, "image_count": index, "annotation_count": annotation_count,
-        "content_hash": content.hexdigest(), "materialized": {"coco": coco.FRAGMENT_REVISION},
+        "content_hash": content.hexdigest(), "materialized": materialized,
     }
 
 
 def run_pipeline(ctx: BuildContext) -> dict:
+    """Run every step over the stream and freeze what comes out."""
+    kinds = selected_kinds(project=ctx.version.project, params=ctx.params)
     stream: Iterable[VersionItem] = iter(())
     for step in build_steps():
         stream = step(ctx, stream)
-    return freeze_items(ctx, stream)
+    return freeze_items(ctx, stream, kinds_expected=kinds)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from ..models import DatasetVersion
+from datasets.models import DatasetVersion
+
 from . import common
 
 FORMATS = {"image/jpeg": b"jpeg", "image/png": b"png", "image/webp": b"webp", "image/bmp": b"bmp",

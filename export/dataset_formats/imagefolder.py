@@ -12,7 +12,8 @@ import csv
 import io
 from collections.abc import Iterator
 
-from ..models import DatasetVersion
+from datasets.models import DatasetVersion
+
 from . import common
 
 

@@ -1,4 +1,7 @@
-"""Format writers: one module per format, each with ``check(version)`` and ``members(version, ...)``.
+"""Dataset format writers: one module per format, each with ``check(version)`` and ``members(version, ...)``.
+
+Writers that precompute per-image text while a version is built (COCO entries, YOLO lines) also
+offer a ``Materializer`` (see :mod:`datasets.pipeline`), registered by the export app.
 
 ``check`` returns a sentence when the version cannot be written in the format (or None);
 ``members`` yields ``(name, source)`` pairs for :class:`export.streaming.ZipStream`, lazily, so an
@@ -20,3 +23,5 @@ WRITERS = {
     "imagefolder": imagefolder,
     "csv": csv,
 }
+
+MATERIALIZERS = [coco.Materializer(), yolo.Materializer()]

@@ -11,8 +11,8 @@ from typing import NamedTuple
 from django.conf import settings
 
 from annotate.geometry import bounding_box
+from datasets.models import DatasetVersion, VersionImage
 
-from ..models import DatasetVersion, VersionImage
 from ..streaming import LocalFile
 
 ROW_CHUNK = 1000

@@ -25,7 +25,8 @@ from collections.abc import Iterator
 
 from pycocotools import mask as mask_utils
 
-from ..models import DatasetVersion, VersionImage
+from datasets.models import DatasetVersion, VersionImage
+
 from . import common
 
 # Bump when the form of an annotation entry changes: versions built before keep working (their
@@ -130,6 +131,25 @@ def row_fragment(annotations: list[dict], *, index: int, offset: int, category_i
         if entry is not None:
             entries.append(entry)
     return _dump(entries)[1:-1] if entries else ""
+
+
+class Materializer:
+    """Every image's annotation entries, made once while the version is frozen."""
+
+    name = "coco"
+    revision = FRAGMENT_REVISION
+
+    def key(self, version: DatasetVersion, kinds: set[str]) -> None:
+        return None
+
+    def row_text(self, version: DatasetVersion, kinds: set[str]):
+        category_ids = {name: i + 1 for i, name in enumerate(version.label_names)}
+
+        def text(annotations: list[dict], *, index: int, offset: int, width: int, height: int) -> str:
+            return row_fragment(annotations, index=index, offset=offset, category_ids=category_ids,
+                                width=width, height=height)
+
+        return text
 
 
 def members(version: DatasetVersion, *, with_images: bool, progress: common.Progress = None) -> Iterator[tuple]:

@@ -1,4 +1,4 @@
-"""Reads of the export app, scoped by project membership like :mod:`annotate.selectors`.
+"""Reads of dataset versions, scoped by project membership like :mod:`annotate.selectors`.
 
 A user who is not a member of a version's project gets 404 for it (we do not confirm it exists);
 one whose role lacks the capability gets 403.

@@ -12,7 +12,8 @@ import io
 import json
 from collections.abc import Iterator
 
-from ..models import DatasetVersion
+from datasets.models import DatasetVersion
+
 from . import common
 
 COLUMNS = ["split", "image", "width", "height", "label", "kind", "xmin", "ymin", "xmax", "ymax",

@@ -2,7 +2,7 @@
 
 The import runs in three passes so that a dataset with problems changes nothing:
 
-1. the format's reader parses the annotation files (:mod:`export.importers`);
+1. the format's reader parses the annotation files (:mod:`export.dataset_importers`);
 2. every image is read and checked (:func:`annotate.imaging.check_image_bytes`) and every object's
    geometry validated against it (:func:`annotate.geometry.validate_geometry`), collecting every
    problem in a :class:`ProblemReport` instead of stopping at the first;
@@ -47,8 +47,8 @@ from jobs.models import Job
 from jobs.runner import JobError
 from jobs.services import job_create
 
-from .importers import FORMATS, READERS
-from .importers.common import (
+from .dataset_importers import FORMATS, READERS
+from .dataset_importers.common import (
     DatasetFiles,
     ImageSpec,
     ImportRefused,
@@ -59,7 +59,7 @@ from .importers.common import (
     dataset_files_open,
     refuse,
 )
-from .importers.orientation import QUARTER_TURNS, orientation_of, to_upright
+from .dataset_importers.orientation import QUARTER_TURNS, orientation_of, to_upright
 
 # How far (as a fraction of the image's width or height) a box, polygon point or keypoint may
 # stick out of the image and still be clipped to it with ``clip``; anything further is refused.

@@ -29,8 +29,8 @@ import numpy as np
 import yaml
 
 from annotate.geometry import rle_to_mask
+from datasets.models import DatasetVersion, VersionImage
 
-from ..models import DatasetVersion, VersionImage
 from . import common
 
 # Bump when the label-file text changes: versions built before have it made on the fly.
@@ -41,8 +41,9 @@ def _keypoint_labels(version: DatasetVersion) -> list[dict]:
     return [label for label in version.labels if label.get("keypoint_names")]
 
 
-def task_of(version: DatasetVersion) -> str:
-    kinds = common.kinds_of(version)
+def task_of(version: DatasetVersion, kinds: set[str] | None = None) -> str:
+    """pose, segment or detect, from the version's annotation kinds (or the ``kinds`` given)."""
+    kinds = common.kinds_of(version) if kinds is None else kinds
     if "keypoints" in kinds:
         return "pose"
     if kinds & {"polygon", "mask"}:
@@ -50,8 +51,8 @@ def task_of(version: DatasetVersion) -> str:
     return "detect"
 
 
-def check(version: DatasetVersion) -> str | None:
-    if task_of(version) == "pose":
+def check(version: DatasetVersion, kinds: set[str] | None = None) -> str | None:
+    if task_of(version, kinds) == "pose":
         sizes = {len(label["keypoint_names"]) for label in _keypoint_labels(version)}
         if len(sizes) > 1:
             return ("YOLO pose needs every keypoint class to have the same number of keypoints; "
@@ -181,8 +182,8 @@ def label_lines(annotations: list[dict], *, width: int, height: int, task: str, 
 class _LineMaker:
     """Label-file text of one image, for the version's task."""
 
-    def __init__(self, version: DatasetVersion):
-        self.task = task_of(version)
+    def __init__(self, version: DatasetVersion, kinds: set[str] | None = None):
+        self.task = task_of(version, kinds)
         self.indexes = common.label_indexes(version)
         keypoint_labels = _keypoint_labels(version)
         self.keypoint_count = len(keypoint_labels[0]["keypoint_names"]) if keypoint_labels else 0
@@ -194,27 +195,24 @@ class _LineMaker:
         return "\n".join(lines) + "\n" if lines else ""
 
 
-def materialize(version: DatasetVersion, progress: common.Progress = None) -> bool:
-    """Store every image's label-file text with the version (done once, at build: it is immutable).
+class Materializer:
+    """The label-file text of every image, made once while the version is frozen."""
 
-    Returns False (nothing stored) when the version cannot be written as YOLO.
-    """
-    if check(version):
-        return False
-    maker = _LineMaker(version)
-    queryset = VersionImage.objects.filter(version=version)
-    batch: list[VersionImage] = []
-    fields = ("index", "id", "width", "height", "annotations")
-    for index, pk, width, height, objects in common.paged(queryset, fields):
-        batch.append(VersionImage(pk=pk, yolo=maker.text(objects, width, height)))
-        if len(batch) >= common.ROW_CHUNK:
-            VersionImage.objects.bulk_update(batch, ["yolo"])
-            batch.clear()
-            if progress is not None:
-                progress(index / max(version.image_count, 1), None)
-    if batch:
-        VersionImage.objects.bulk_update(batch, ["yolo"])
-    return True
+    name = "yolo"
+    revision = LINES_REVISION
+
+    def key(self, version: DatasetVersion, kinds: set[str]) -> str:
+        return task_of(version, kinds)
+
+    def row_text(self, version: DatasetVersion, kinds: set[str]):
+        if check(version, kinds):
+            return None
+        maker = _LineMaker(version, kinds)
+
+        def text(annotations: list[dict], *, index: int, offset: int, width: int, height: int) -> str:
+            return maker.text(annotations, width, height)
+
+        return text
 
 
 def members(version: DatasetVersion, *, with_images: bool, progress: common.Progress = None) -> Iterator[tuple]:

@@ -1,0 +1,63 @@
+"""Input and output shapes of the dataset-version API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from jobs.serializers import JobSerializer
+
+from .models import DatasetVersion, VersionImage
+
+
+class SplitSpecSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["project", "ratios"], default="project",
+                                   help_text="project: keep the images' splits (unassigned ones placed by the "
+                                             "ratios); ratios: place every image by the ratios and seed")
+    train = serializers.FloatField(min_value=0, max_value=1, default=0.7)
+    val = serializers.FloatField(min_value=0, max_value=1, default=0.2)
+    test = serializers.FloatField(min_value=0, max_value=1, default=0.1)
+    seed = serializers.IntegerField(default=0)
+
+
+class ResizeSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["stretch", "letterbox"])
+    width = serializers.IntegerField(min_value=1, max_value=8192)
+    height = serializers.IntegerField(min_value=1, max_value=8192)
+
+
+class PreprocessingSerializer(serializers.Serializer):
+    resize = ResizeSerializer(required=False, allow_null=True)
+
+
+class VersionInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    image_sources = serializers.ListField(child=serializers.CharField(), required=False)
+    annotation_sources = serializers.ListField(child=serializers.CharField(), required=False)
+    include_unannotated = serializers.BooleanField(default=True)
+    split = SplitSpecSerializer(required=False)
+    preprocessing = PreprocessingSerializer(required=False)
+    augment = serializers.DictField(
+        required=False,
+        help_text='Augmented copies of the train split: {"recipe": <recipe id>, "copies": 1..50, "seed": 0}',
+    )
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    job = JobSerializer(read_only=True)
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "id", "project", "number", "name", "status", "params", "labels", "counts", "image_count",
+            "annotation_count", "content_hash", "error", "created_by", "created_at", "built_at", "job",
+        ]
+        read_only_fields = fields
+
+
+class VersionImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VersionImage
+        fields = ["index", "file_name", "sha256", "width", "height", "split", "source", "source_image_id",
+                  "annotations"]
+        read_only_fields = fields
