@@ -1,8 +1,10 @@
 """Export speed and memory, against writing the same image files into a zip, in the same run.
 
 Builds a scratch project (fresh SQLite under a temporary DATA_DIR) of N small JPEGs (default
-10,000) with 10 objects each (100,000; one in ten is a mask, the rest boxes), builds a dataset
-version, then, each in its own process so its peak memory is its own:
+10,000) with 10 objects each (100,000; one in ten is a mask, the rest boxes) and builds a dataset
+version, timed against its own baseline in the same process: a bare loop that reads the same
+rows, copies the same files and computes the same COCO entries and YOLO lines (budget: the
+build within 3x of it). Then, each in its own process so its peak memory is its own:
 
   (a) baseline: ``zipfile`` writing the version's image files, stored (no compression);
   (b) our full COCO export with images (the streamed zip, written to a file);
@@ -59,7 +61,7 @@ def _peak_rss_mb() -> float:
 
 # --- setup ----------------------------------------------------------------------------------
 def setup(n_images: int, objects_per_image: int) -> int:
-    """Create the project, images, annotations and a built version; returns the version id."""
+    """Create the project, images and annotations; returns the project id."""
     import io
 
     import numpy as np
@@ -73,7 +75,6 @@ def setup(n_images: int, objects_per_image: int) -> int:
     from annotate.imaging import check_image_bytes
     from annotate.models import Annotation
     from annotate.uploads import _save_checked
-    from datasets.services import version_build, version_create
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench", password="bench-pass")
@@ -111,15 +112,62 @@ def setup(n_images: int, objects_per_image: int) -> int:
         done += batch
         print(f"  setup: {done}/{n_images} images", file=sys.stderr)
     print(f"setup: {n_images} images, {n_images * objects_per_image} objects in {time.perf_counter() - started:.1f}s")
+    return project.pk
+
+
+def build(project_id: int) -> tuple[int, float]:
+    """Build a version of the project (split by ratios); returns its id and the seconds it took."""
+    from annotate.models import Project
+    from datasets.services import version_build, version_create
+
+    project = Project.objects.get(pk=project_id)
+    user = project.created_by
     started = time.perf_counter()
     version = version_create(project=project, created_by=user, params={
         "split": {"mode": "ratios", "train": 0.8, "val": 0.1, "test": 0.1, "seed": 0}})
+    version.refresh_from_db()
     if version.status == "building":  # no eager task ran (outside a transaction it runs at once)
         version_build(version=version)
-    version.refresh_from_db()
-    print(f"version build: {version.image_count} images, {version.annotation_count} objects, "
-          f"{time.perf_counter() - started:.1f}s")
-    return version.pk
+        version.refresh_from_db()
+    seconds = time.perf_counter() - started
+    assert version.status == "ready", version.error
+    print(f"version build: {version.image_count} images, {version.annotation_count} objects, {seconds:.2f}s")
+    return version.pk, seconds
+
+
+def build_baseline(project_id: int, folder: Path) -> float:
+    """The build's bare work: read the rows, copy every file, make its COCO entries and YOLO lines."""
+    from collections import defaultdict
+
+    from annotate.models import Annotation, Image, LabelClass
+    from export.dataset_formats import coco, yolo
+
+    labels = list(LabelClass.objects.filter(project_id=project_id).order_by("id").values_list("id", "name"))
+    names = dict(labels)
+    category_ids = {name: i + 1 for i, (_, name) in enumerate(labels)}
+    indexes = {name: i for i, (_, name) in enumerate(labels)}
+    media = Path(os.environ["DATA_DIR"]) / "media"
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    ids = list(Image.objects.filter(project_id=project_id).order_by("id").values_list("id", flat=True))
+    index = offset = 0
+    for start in range(0, len(ids), 500):
+        page = ids[start:start + 500]
+        objects = defaultdict(list)
+        for image_id, label_id, kind, geometry in Annotation.objects.filter(image_id__in=page).order_by("id") \
+                .values_list("image_id", "label_id", "kind", "geometry"):
+            objects[image_id].append({"label": names[label_id], "kind": kind, "geometry": geometry, "attributes": {}})
+        for pk, relative, sha, width, height in Image.objects.filter(pk__in=page).order_by("id") \
+                .values_list("id", "file", "sha256", "width", "height"):
+            shutil.copyfile(media / relative, folder / f"{sha}.jpg")
+            annotations = objects[pk]
+            coco.row_fragment(annotations, index=index, offset=offset, category_ids=category_ids, width=width,
+                              height=height)
+            yolo.label_lines(annotations, width=width, height=height, task="segment", indexes=indexes,
+                             keypoint_count=0, keypoint_label_names=set())
+            index += 1
+            offset += len(annotations)
+    return time.perf_counter() - started
 
 
 # --- the measured children ------------------------------------------------------------------
@@ -181,8 +229,13 @@ def main() -> int:
     try:
         data_dir = str(Path(scratch) / "data")
         _django(data_dir)
-        version_id = setup(args.images, args.objects)
+        project_id = setup(args.images, args.objects)
         warm_cache(Path(data_dir) / "media")
+        build_base_s = build_baseline(project_id, Path(scratch) / "bare-1")
+        version_id, build_s = build(project_id)
+        build_base_s = min(build_base_s, build_baseline(project_id, Path(scratch) / "bare-2"))
+        print(f"bare loop (rows, file copies, COCO entries, YOLO lines): {build_base_s:.2f}s")
+        print(f"  version build ratio to it: {build_s / build_base_s:.2f} (budget <= 3)")
         out = Path(scratch) / "out"
         out.mkdir()
         baseline = run_child(data_dir, "baseline", str(version_id), str(out / "baseline.zip"))
@@ -203,6 +256,8 @@ def main() -> int:
         print(f"YOLO export with images:                {yolo['seconds']:.2f}s, peak RSS {yolo['peak_rss_mb']:.0f} MB")
         result = {
             "bench": "export", "images": args.images, "objects": args.images * args.objects,
+            "build_seconds": round(build_s, 3), "build_baseline_seconds": round(build_base_s, 3),
+            "build_ratio": round(build_s / build_base_s, 3), "build_within_budget": build_s / build_base_s <= 3,
             "baseline_seconds": round(base_s, 3), "coco_seconds": round(coco_s, 3),
             "coco_ratio": round(coco_s / base_s, 3), "coco_peak_rss_mb": round(peak, 1),
             "yolo_seconds": round(yolo["seconds"], 3), "yolo_peak_rss_mb": round(yolo["peak_rss_mb"], 1),

@@ -27,12 +27,13 @@ from pathlib import PurePosixPath
 
 import cv2
 import numpy as np
-from django.db.models import Prefetch
+from django.conf import settings
+from django.db import connection
 from PIL import Image as PILImage
 
 from annotate import storage
 from annotate.geometry import GeometryError, mask_to_rle, rle_to_mask, validate_geometry
-from annotate.models import Annotation, Image, Split
+from annotate.models import Annotation, Image, LabelClass, Split
 from annotate.splits import split_for_key, split_key
 from jobs.runner import JobError
 
@@ -40,7 +41,8 @@ from .models import VersionImage
 from .pipeline import BuildContext, BuildStep, VersionItem, registered_materializers, registered_steps
 
 SPLITS = (Split.TRAIN, Split.VAL, Split.TEST)
-FREEZE_BATCH = 500
+FREEZE_BATCH = 500  # images read per page
+INSERT_BATCH = 250  # rows per INSERT: 16 parameters each stays below SQLite's variable limit
 LETTERBOX_FILL = (114, 114, 114)
 
 
@@ -57,32 +59,39 @@ def selected_images(*, project, params: dict):
     return images.order_by("id")
 
 
+IMAGE_FIELDS = ("id", "file", "sha256", "mime_type", "width", "height", "original_name", "source", "split", "meta")
+ANNOTATION_FIELDS = ("image_id", "label_id", "kind", "geometry", "attributes", "source")
+
+
 def step_select(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[VersionItem]:
-    """The chosen images with the annotations of the chosen sources, label ids turned into names."""
+    """The chosen images with the annotations of the chosen sources, label ids turned into names.
+
+    Rows are read as plain values, a page at a time (building model instances cost more than
+    the rest of the build together). Each page is read completely: no cursor stays open while
+    later stages write (on SQLite that makes their writes fail once the job's heartbeat wrote).
+    """
     yield from items  # items before selection (none today) pass through
-    annotations = Annotation.objects.filter(source__in=ctx.params["annotation_sources"]).select_related("label")
-    selected = selected_images(project=ctx.version.project, params=ctx.params)
-    # Page by id, each page read completely: no cursor stays open while later stages write
-    # (on SQLite that makes their writes fail once the job's heartbeat has written).
-    ids = list(selected.values_list("id", flat=True))
+    project = ctx.version.project
+    names = dict(LabelClass.objects.filter(project=project).values_list("id", "name"))
+    sources = ctx.params["annotation_sources"]
+    ids = list(selected_images(project=project, params=ctx.params).values_list("id", flat=True))
     for start in range(0, len(ids), FREEZE_BATCH):
-        page = Image.objects.filter(pk__in=ids[start:start + FREEZE_BATCH]).order_by("id").prefetch_related(
-            Prefetch("annotations", queryset=annotations.order_by("id"), to_attr="chosen")
-        )
-        yield from (_item(image) for image in list(page))
-
-
-def _item(image: Image) -> VersionItem:
-    return VersionItem(
-        file=image.file, sha256=image.sha256, mime_type=image.mime_type, width=image.width,
-        height=image.height, original_name=image.original_name, source=image.source, split=image.split,
-        image_id=image.pk, meta=dict(image.meta or {}),
-        annotations=[
-            {"label": a.label.name, "kind": a.kind, "geometry": a.geometry, "attributes": a.attributes or {},
-             "source": a.source}
-            for a in image.chosen
-        ],
-    )
+        page = ids[start:start + FREEZE_BATCH]
+        chosen: dict[int, list[dict]] = defaultdict(list)
+        annotations = Annotation.objects.filter(image_id__in=page, source__in=sources).order_by("id")
+        for image_id, label_id, kind, geometry, attributes, source in annotations.values_list(*ANNOTATION_FIELDS):
+            chosen[image_id].append(
+                {"label": names[label_id], "kind": kind, "geometry": geometry, "attributes": attributes or {},
+                 "source": source}
+            )
+        for pk, file, sha256, mime_type, width, height, original_name, source, split, meta in list(
+            Image.objects.filter(pk__in=page).order_by("id").values_list(*IMAGE_FIELDS)
+        ):
+            yield VersionItem(
+                file=file, sha256=sha256, mime_type=mime_type, width=width, height=height,
+                original_name=original_name, source=source, split=split, image_id=pk, meta=dict(meta or {}),
+                annotations=chosen.get(pk, []),
+            )
 
 
 def step_split(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[VersionItem]:
@@ -213,19 +222,25 @@ def build_steps() -> list[BuildStep]:
 
 # --- freezing -------------------------------------------------------------------------------
 def _owned_file(item: VersionItem) -> str:
-    """A path for the item's bytes that belongs to versions, so deleting the project image keeps it."""
+    """A path for the item's bytes that belongs to versions, so deleting the project image keeps it.
+
+    A hard link where the filesystem allows (no bytes copied), else a copy; plain string paths,
+    as this runs once per image.
+    """
     if item.file.startswith("versions/"):
         return item.file
-    extension = PurePosixPath(item.file).suffix
+    extension = os.path.splitext(item.file)[1]
     relative = f"versions/{item.sha256[:2]}/{item.sha256}{extension}"
-    target = storage.media_path(relative)
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+    root = str(settings.MEDIA_ROOT)
+    target = os.path.join(root, relative)
+    if not os.path.exists(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = f"{target}.tmp-{os.getpid()}"
+        source = os.path.join(root, item.file)
         try:
-            os.link(storage.media_path(item.file), tmp)
+            os.link(source, tmp)
         except OSError:
-            shutil.copyfile(storage.media_path(item.file), tmp)
+            shutil.copyfile(source, tmp)
         os.replace(tmp, target)
     return relative
 
@@ -249,11 +264,34 @@ class _Names:
         return candidate + extension
 
 
-def item_digest(row: VersionImage) -> str:
-    payload = json.dumps(
-        [row.sha256, row.file_name, row.split, row.width, row.height, row.annotations], sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_dumps_sorted = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False).encode
+
+
+def item_digest(*, sha256: str, file_name: str, split: str, width: int, height: int, annotations_json: str) -> str:
+    """What the content hash sees of one frozen image (the annotations as their stored JSON)."""
+    head = _dumps([sha256, file_name, split, width, height])
+    return hashlib.sha256((head + annotations_json).encode()).hexdigest()
+
+
+ROW_COLUMNS = ("version_id", "index", "source_image_id", "file", "sha256", "mime_type", "file_name", "width",
+               "height", "split", "source", "annotations", "object_offset", "coco", "yolo", "meta")
+
+
+def _insert_rows(rows: list[tuple]) -> None:
+    """Insert frozen rows with one multi-row ``INSERT`` (JSON columns already encoded).
+
+    The rows are plain tuples: a version build writes every image once and never reads the rows
+    back, so building model instances for ``bulk_create`` was most of the freezing time.
+    """
+    if not rows:
+        return
+    table = connection.ops.quote_name(VersionImage._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in ROW_COLUMNS)
+    placeholders = "(" + ", ".join(["%s"] * len(ROW_COLUMNS)) + ")"
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(rows))}",
+                       [value for row in rows for value in row])
 
 
 def selected_kinds(*, project, params: dict) -> set[str]:
@@ -283,7 +321,7 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem], *, kinds_expec
     objects: dict[str, Counter] = defaultdict(Counter)
     kinds: Counter = Counter()
     digests: list[str] = []
-    batch: list[VersionImage] = []
+    batch: list[tuple] = []
     index = 0
     annotation_count = 0
     known = set(version.label_names)
@@ -303,32 +341,33 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem], *, kinds_expec
                     )
                 except GeometryError as exc:
                     raise JobError(f"A generated image ({item.original_name!r}) has invalid geometry: {exc}") from None
-        row = VersionImage(
-            version=version, index=index, source_image_id=item.image_id, file=_owned_file(item),
-            sha256=item.sha256, mime_type=item.mime_type, file_name=names.take(item.original_name, item.sha256, item.mime_type),
-            width=item.width, height=item.height, split=item.split, source=item.source,
-            annotations=item.annotations, meta=item.meta, object_offset=object_offset,
-        )
+        file_name = names.take(item.original_name, item.sha256, item.mime_type)
+        annotations_json = _dumps_sorted(item.annotations)
+        texts = {"coco": "", "yolo": ""}
         for name, (_, maker) in makers.items():
-            setattr(row, name, maker(item.annotations, index=index, offset=object_offset, width=item.width,
-                                     height=item.height))
+            texts[name] = maker(item.annotations, index=index, offset=object_offset, width=item.width,
+                                height=item.height)
+        batch.append((
+            version.pk, index, item.image_id, _owned_file(item), item.sha256, item.mime_type, file_name, item.width,
+            item.height, item.split, item.source, annotations_json, object_offset, texts["coco"], texts["yolo"],
+            _dumps(item.meta),
+        ))
+        digests.append(item_digest(sha256=item.sha256, file_name=file_name, split=item.split, width=item.width,
+                                   height=item.height, annotations_json=annotations_json))
         object_offset += sum(1 for annotation in item.annotations if annotation["kind"] != "tag")
-        digests.append(item_digest(row))
         images_per_split[item.split] += 1
         for annotation in item.annotations:
             objects[item.split][annotation["label"]] += 1
             kinds[annotation["kind"]] += 1
         annotation_count += len(item.annotations)
-        batch.append(row)
         index += 1
-        if len(batch) >= FREEZE_BATCH:
-            VersionImage.objects.bulk_create(batch)
+        if len(batch) >= INSERT_BATCH:
+            _insert_rows(batch)
             batch.clear()
         if ctx.total:
             message = f"Froze {index} of {ctx.total} images" if index % FREEZE_BATCH == 0 else None
             ctx.progress(min(index / ctx.total, 1.0) * 0.95, message)
-    if batch:
-        VersionImage.objects.bulk_create(batch)
+    _insert_rows(batch)
     if index == 0:
         raise JobError("No images match the version's selection; nothing to build.")
     content = hashlib.sha256()

@@ -111,8 +111,11 @@ def version_create(*, project: Project, created_by, name: str = "", params: dict
 
 def version_build(*, version: DatasetVersion, ctx: JobContext | None = None) -> dict:
     """Job work: run the build pipeline, then mark the version ready (or failed, rows removed)."""
-    if version.status != DatasetVersion.Status.BUILDING:
-        return {"version": version.pk, "status": version.status}
+    # The stored status, not the caller's copy: a redelivered or repeated build of a version that
+    # is already built must leave its rows alone.
+    status = DatasetVersion.objects.filter(pk=version.pk).values_list("status", flat=True).first()
+    if status != DatasetVersion.Status.BUILDING:
+        return {"version": version.pk, "status": status}
     VersionImage.objects.filter(version=version).delete()  # a redelivered build starts clean
     build = BuildContext(version=version, params=version.params, job=ctx)
     build.total = selected_images(project=version.project, params=version.params).count()
