@@ -97,7 +97,7 @@ def spec_digest(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def label_infos(labels: Mapping[Any, Mapping] | None) -> dict[Any, LabelInfo]:
+def label_infos(labels: Mapping[Any, Mapping[str, Any] | LabelInfo] | None) -> dict[Any, LabelInfo]:
     """Labels as the pipeline wants them, from plain dicts {"name", "keypoint_names"} or LabelInfo."""
     out = {}
     for key, info in (labels or {}).items():
@@ -214,7 +214,7 @@ def run_engine(
     seed: int,
     processes: int = 1,
     progress: Callable[[float, str], None] | None = None,
-    labels: Mapping[Any, Mapping] | None = None,
+    labels: Mapping[Any, Mapping[str, Any] | LabelInfo] | None = None,
     recipe: Any = None,
     quality: int = DEFAULT_QUALITY,
 ) -> Iterator[dict]:
@@ -317,7 +317,7 @@ def augment_items(
     seed: int,
     processes: int = 1,
     progress: Callable[[float, str], None] | None = None,
-    labels: Mapping[Any, Mapping] | None = None,
+    labels: Mapping[Any, Mapping[str, Any] | LabelInfo] | None = None,
     recipe: Any = None,
     quality: int = DEFAULT_QUALITY,
 ) -> Iterator[dict]:

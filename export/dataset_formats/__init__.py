@@ -11,11 +11,26 @@ it is part of the ETag and of the cache file names, so stale cached exports are 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from datasets.models import DatasetVersion
+
 from . import coco, csv, imagefolder, tfrecord, voc, yolo
+from .common import Progress
+
+
+class DatasetWriter(Protocol):
+    """What the export service needs of a format (each format module is one)."""
+
+    def check(self, version: DatasetVersion) -> str | None: ...
+
+    def members(self, version: DatasetVersion, *, with_images: bool, progress: Progress = None) -> Iterator[tuple[str, Any]]: ...
+
 
 WRITER_REVISION = 2
 
-WRITERS = {
+WRITERS: dict[str, DatasetWriter] = {
     "coco": coco,
     "yolo": yolo,
     "voc": voc,
