@@ -357,3 +357,55 @@ def test_a_bad_augment_option_is_refused_when_the_build_is_requested(api, users,
     assert "999999" in str(api(users["owner"]).post(
         f"/api/projects/{project.pk}/versions/", {"augment": {"recipe": 999999}}, format="json").data)
     assert not DatasetVersion.objects.exists() and not Job.objects.exists()
+
+
+def test_an_augment_recipe_of_another_project_is_refused_naming_the_field(api, users, project, annotated):
+    from annotate import services as annotate_services
+    from augment.models import Recipe
+
+    other = annotate_services.project_create(name="Other", created_by=users["owner"])
+    foreign = Recipe.objects.create(project=other, name="theirs", spec={"transforms": [{"name": "HorizontalFlip"}]})
+    response = api(users["owner"]).post(f"/api/projects/{project.pk}/versions/",
+                                        {"augment": {"recipe": foreign.pk, "copies": 1}}, format="json")
+    assert response.status_code == 400
+    assert "not a recipe of this project" in str(response.data["augment.recipe"])
+    assert not DatasetVersion.objects.exists()
+
+
+# --- materializers ---------------------------------------------------------------------------
+def test_the_writers_precompute_their_text_while_freezing(project, annotated, build_version):
+    version = build_version(project)
+    assert version.materialized == {"coco": 1, "yolo": 1}
+    texts = dict(VersionImage.objects.filter(version=version, source_image_id=annotated[2].pk).values_list("coco", "yolo"))
+    (coco_text, yolo_text), = texts.items()
+    assert '"category_id":2' in coco_text and yolo_text.startswith("1 ")  # dog is the second label
+
+
+def test_a_materializer_whose_plan_the_frozen_kinds_contradict_is_not_used(project, annotated, build_version, extra_step):
+    """Planned from the selection's kinds; a step that drops every mask changes the plan's key."""
+
+    class KindsText:
+        name, revision = "yolo", 99
+
+        def key(self, version, kinds):
+            return "mask" in kinds
+
+        def row_text(self, version, kinds):
+            return lambda annotations, **_: "planned"
+
+    def drop_masks(ctx, items):
+        for item in items:
+            item.annotations = [a for a in item.annotations if a["kind"] != "mask"]
+            yield item
+
+    from export.dataset_formats import yolo
+
+    extra_step(drop_masks)
+    pipeline.materializer_register(KindsText())
+    try:
+        version = build_version(project)
+    finally:
+        pipeline.materializer_register(yolo.Materializer())
+    assert version.status == DatasetVersion.Status.READY
+    assert "yolo" not in version.materialized and version.materialized["coco"] == 1
+    assert "mask" not in version.counts["kinds"]
