@@ -1,13 +1,12 @@
 """The annotate REST API: thin views that validate input, call a service or selector, and
-serialize the result. Lookups go through :mod:`annotate.selectors` (404 if the project is not
+serialize the result. Lookups by id go through :mod:`annotate.access` (404 if the project is not
 visible to the user, 403 if the role does not allow the action)."""
 
 from __future__ import annotations
 
 import re
 
-from django.db import transaction
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -17,10 +16,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs.serializers import JobSerializer
-from jobs.services import job_create, job_enqueue
 
 from . import health, selectors, services, splits, storage, uploads
-from .imaging import thumbnail_bytes
+from .access import access_image_by_id, access_project_by_id
 from .permissions import Can
 from .serializers import (
     AnnotationSerializer,
@@ -38,7 +36,6 @@ from .serializers import (
     SplitInputSerializer,
     ZipUploadSerializer,
 )
-from .tasks import upload_zip
 
 
 # --- projects -------------------------------------------------------------------------------
@@ -47,13 +44,6 @@ class ProjectListApi(ListAPIView):
 
     def get_queryset(self):
         return selectors.project_list_with_counts(user=self.request.user)
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        roles = dict(request.user.memberships.values_list("project_id", "role"))
-        for item in response.data["results"]:
-            item["role"] = "owner" if request.user.is_superuser else roles.get(item["id"])
-        return response
 
     @extend_schema(request=ProjectInputSerializer, responses={201: ProjectSerializer})
     def post(self, request):
@@ -67,19 +57,19 @@ class ProjectListApi(ListAPIView):
 class ProjectDetailApi(APIView):
     @extend_schema(responses=ProjectSerializer)
     def get(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        project = access_project_by_id(user=request.user, project_id=project_id)
         return Response(ProjectSerializer(project).data)
 
     @extend_schema(request=ProjectInputSerializer, responses=ProjectSerializer)
     def patch(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = ProjectInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         project = services.project_update(project=project, **data.validated_data)
         return Response(ProjectSerializer(project).data)
 
     def delete(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         services.project_delete(project=project)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -87,12 +77,12 @@ class ProjectDetailApi(APIView):
 class MemberListApi(APIView):
     @extend_schema(responses=MembershipSerializer(many=True))
     def get(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        project = access_project_by_id(user=request.user, project_id=project_id)
         return Response(MembershipSerializer(selectors.memberships_of(project=project), many=True).data)
 
     @extend_schema(request=MembershipInputSerializer, responses={201: MembershipSerializer})
     def post(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = MembershipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_add(project=project, **data.validated_data)
@@ -101,11 +91,8 @@ class MemberListApi(APIView):
 
 class MemberDetailApi(APIView):
     def _membership(self, request, project_id: int, username: str, can: Can):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=can)
-        membership = selectors.memberships_of(project=project).filter(user__username=username).first()
-        if membership is None:
-            raise Http404("No such member.")
-        return membership
+        project = access_project_by_id(user=request.user, project_id=project_id, can=can)
+        return selectors.membership_get_in_project(project=project, username=username)
 
     @extend_schema(request=RoleInputSerializer, responses=MembershipSerializer)
     def patch(self, request, project_id: int, username: str):
@@ -125,12 +112,12 @@ class MemberDetailApi(APIView):
 class LabelListApi(APIView):
     @extend_schema(responses=LabelClassSerializer(many=True))
     def get(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        project = access_project_by_id(user=request.user, project_id=project_id)
         return Response(LabelClassSerializer(selectors.labels_of(project=project), many=True).data)
 
     @extend_schema(request=LabelClassSerializer, responses={201: LabelClassSerializer})
     def post(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = LabelClassSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         label = services.label_create(project=project, **data.validated_data)
@@ -140,12 +127,12 @@ class LabelListApi(APIView):
 class LabelDetailApi(APIView):
     @extend_schema(responses=LabelClassSerializer)
     def get(self, request, project_id: int, label_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        project = access_project_by_id(user=request.user, project_id=project_id)
         return Response(LabelClassSerializer(selectors.label_get_in_project(project=project, label_id=label_id)).data)
 
     @extend_schema(request=LabelClassSerializer, responses=LabelClassSerializer)
     def patch(self, request, project_id: int, label_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         label = selectors.label_get_in_project(project=project, label_id=label_id)
         data = LabelClassSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -153,7 +140,7 @@ class LabelDetailApi(APIView):
         return Response(LabelClassSerializer(label).data)
 
     def delete(self, request, project_id: int, label_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         services.label_delete(label=selectors.label_get_in_project(project=project, label_id=label_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -171,7 +158,7 @@ class ImageListApi(ListAPIView):
     filter_backends: list = []
 
     def get_queryset(self):
-        project = selectors.project_get_for_user(user=self.request.user, project_id=self.kwargs["project_id"])
+        project = access_project_by_id(user=self.request.user, project_id=self.kwargs["project_id"])
         params = self.request.query_params
         label = params.get("label")
         if label is not None and not label.isdigit():
@@ -191,7 +178,7 @@ class ImageListApi(ListAPIView):
 
     @extend_schema(request={"multipart/form-data": ImageUploadSerializer}, responses={201: dict})
     def post(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.UPLOAD)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.UPLOAD)
         files = request.FILES.getlist("files")
         result = uploads.images_upload(project=project, files=files, user=request.user)
         return Response(
@@ -209,22 +196,15 @@ class ImageZipUploadApi(APIView):
     @extend_schema(request={"multipart/form-data": ZipUploadSerializer}, responses={202: JobSerializer})
     def post(self, request, project_id: int):
         """Queue a zip of images for upload; 202 with the job to follow."""
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.UPLOAD)
-        upload = request.FILES.get("file")
-        path, count = uploads.zip_upload_spool(upload=upload, folder="uploads", check=uploads.zip_check)
-        with transaction.atomic():
-            job = job_create(
-                kind="images.upload_zip", created_by=request.user, project=project,
-                params={"path": str(path), "name": upload.name, "files": count},
-            )
-            job_enqueue(job=job, task=upload_zip)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.UPLOAD)
+        job = uploads.images_upload_zip_start(project=project, upload=request.FILES.get("file"), user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ImageDetailApi(APIView):
     @extend_schema(responses=ImageSerializer)
     def get(self, request, image_id: int):
-        image = selectors.image_get_for_user(user=request.user, image_id=image_id)
+        image = access_image_by_id(user=request.user, image_id=image_id)
         return Response(ImageSerializer(image).data)
 
     @extend_schema(request=ImageUpdateSerializer, responses=ImageSerializer)
@@ -233,14 +213,14 @@ class ImageDetailApi(APIView):
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         needs_review = fields.get("status") == "reviewed"
-        image = selectors.image_get_for_user(
+        image = access_image_by_id(
             user=request.user, image_id=image_id, can=Can.REVIEW if needs_review else Can.ANNOTATE
         )
         image = services.image_update(image=image, **fields)
         return Response(ImageSerializer(image).data)
 
     def delete(self, request, image_id: int):
-        image = selectors.image_get_for_user(user=request.user, image_id=image_id, can=Can.MANAGE)
+        image = access_image_by_id(user=request.user, image_id=image_id, can=Can.MANAGE)
         services.image_delete(image=image)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -248,7 +228,7 @@ class ImageDetailApi(APIView):
 class ImageReviewApi(APIView):
     @extend_schema(request=ReviewInputSerializer, responses=ImageSerializer)
     def post(self, request, image_id: int):
-        image = selectors.image_get_for_user(user=request.user, image_id=image_id, can=Can.REVIEW)
+        image = access_image_by_id(user=request.user, image_id=image_id, can=Can.REVIEW)
         data = ReviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         image = services.image_review(
@@ -262,7 +242,7 @@ class ImageFileApi(APIView):
 
     @extend_schema(responses={(200, "image/*"): bytes})
     def get(self, request, image_id: int):
-        image = selectors.image_get_for_user(user=request.user, image_id=image_id)
+        image = access_image_by_id(user=request.user, image_id=image_id)
         response = FileResponse(open(storage.media_path(image.file), "rb"), content_type=image.mime_type)
         response["ETag"] = f'"{image.sha256}"'
         response["Cache-Control"] = "private, max-age=86400, immutable"
@@ -274,15 +254,12 @@ class ImageThumbnailApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("size", int)], responses={(200, "image/jpeg"): bytes})
     def get(self, request, image_id: int):
-        image = selectors.image_get_for_user(user=request.user, image_id=image_id)
+        image = access_image_by_id(user=request.user, image_id=image_id)
         try:
             size = min(max(int(request.query_params.get("size", 256)), 64), 1024)
         except ValueError:
             raise ValidationError({"size": "The size must be a whole number of pixels."}) from None
-        relative = storage.thumbnail_relative_path(image.sha256, size)
-        path = storage.media_path(relative)
-        if not path.exists():
-            storage.write_atomic(relative, thumbnail_bytes(storage.media_path(image.file).read_bytes(), size))
+        path = services.image_thumbnail(image=image, size=size)
         response = FileResponse(open(path, "rb"), content_type="image/jpeg")
         response["Cache-Control"] = "private, max-age=86400, immutable"
         return response
@@ -310,7 +287,7 @@ class AnnotationsApi(APIView):
 
     @extend_schema(responses=AnnotationSerializer(many=True))
     def get(self, request, image_id: int):
-        image = selectors.image_get_for_user(user=request.user, image_id=image_id)
+        image = access_image_by_id(user=request.user, image_id=image_id)
         response = Response(self._payload(image))
         response["ETag"] = f'"{image.revision}"'
         return response
@@ -321,7 +298,7 @@ class AnnotationsApi(APIView):
         responses={200: dict, 412: dict, 428: dict},
     )
     def put(self, request, image_id: int):
-        image = selectors.image_get_for_user(user=request.user, image_id=image_id, can=Can.ANNOTATE)
+        image = access_image_by_id(user=request.user, image_id=image_id, can=Can.ANNOTATE)
         expected = _expected_revision(request)
         if expected < 0:
             return Response(
@@ -347,7 +324,7 @@ class AnnotationsApi(APIView):
 class SplitApi(APIView):
     @extend_schema(request=SplitInputSerializer, responses=dict)
     def post(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = SplitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(splits.project_split(project=project, **data.validated_data))
@@ -356,5 +333,5 @@ class SplitApi(APIView):
 class HealthApi(APIView):
     @extend_schema(responses=dict)
     def get(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        project = access_project_by_id(user=request.user, project_id=project_id)
         return Response(health.project_health(project=project))

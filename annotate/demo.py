@@ -12,7 +12,7 @@ from . import services
 from .imaging import check_image_bytes
 from .models import Annotation, Project
 from .splits import project_split
-from .uploads import _save_checked
+from .uploads import images_store_checked
 
 DEMO_NAME = "Demo: shapes"
 
@@ -50,7 +50,7 @@ def demo_project_create(*, owner, images: int = 12, seed: int = 0) -> Project:
     }
     rng = random.Random(seed)
     drawn = [draw_shapes_image(rng) for _ in range(images)]
-    result = _save_checked(
+    result = images_store_checked(
         project=project, checked=[(f"shapes_{i:03d}.jpg", check_image_bytes(d)) for i, (d, _) in enumerate(drawn)],
         user=owner, source="upload",
     )

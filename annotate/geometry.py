@@ -191,6 +191,26 @@ def rle_to_mask(geometry: dict) -> np.ndarray:
     return mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
 
 
+def mask_box(mask: np.ndarray | dict) -> tuple[float, float, float, float] | None:
+    """The tight (x, y, w, h) pixel box of a mask, or None when no pixel is set.
+
+    ``mask``: a boolean / 0-1 array (h, w), or stored mask geometry (``{"rle": ...}``). The box
+    covers whole pixels: a mask of the single pixel (3, 4) is ``(3.0, 4.0, 1.0, 1.0)``. The one
+    place a box is derived from a mask (synthetic images, augmentation, the compositor, writers).
+    """
+    if isinstance(mask, dict):
+        rle = mask["rle"]
+        x, y, w, h = mask_utils.toBbox({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
+        return (float(x), float(y), float(w), float(h)) if w > 0 and h > 0 else None
+    rows = np.any(mask, axis=1)
+    if not rows.any():
+        return None
+    cols = np.any(mask, axis=0)
+    y0, y1 = int(np.argmax(rows)), len(rows) - int(np.argmax(rows[::-1]))
+    x0, x1 = int(np.argmax(cols)), len(cols) - int(np.argmax(cols[::-1]))
+    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
+
+
 def bounding_box(kind: str, geometry: dict) -> tuple[float, float, float, float] | None:
     """The (x, y, w, h) box that encloses an annotation, or None for tags and empty keypoints."""
     if kind == "box":
@@ -200,9 +220,7 @@ def bounding_box(kind: str, geometry: dict) -> tuple[float, float, float, float]
         ys = [v for part in geometry["polygons"] for v in part[1::2]]
         return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
     if kind == "mask":
-        rle = geometry["rle"]
-        x, y, w, h = mask_utils.toBbox({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
-        return float(x), float(y), float(w), float(h)
+        return mask_box(geometry)
     if kind == "keypoints":
         pts = [(x, y) for x, y, v in geometry["points"] if v > 0]
         if not pts:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from . import split_names
+
 
 class Project(models.Model):
     name = models.CharField(max_length=200)
@@ -62,10 +64,14 @@ class LabelClass(models.Model):
 
 
 class Split(models.TextChoices):
-    TRAIN = "train"
-    VAL = "val"
-    TEST = "test"
-    UNASSIGNED = "unassigned"
+    TRAIN = split_names.TRAIN
+    VAL = split_names.VAL
+    TEST = split_names.TEST
+    UNASSIGNED = split_names.UNASSIGNED
+
+
+# The splits an image is placed in (all but unassigned), in order.
+SPLITS = (Split.TRAIN, Split.VAL, Split.TEST)
 
 
 class Image(models.Model):

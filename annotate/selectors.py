@@ -1,77 +1,24 @@
 """Reads, always scoped to what the user may see.
 
-Every project-scoped lookup in the API and the pages goes through ``*_get_for_user``: a user who
-may not see a project gets 404 for all of it (we do not confirm it exists); one who may see it
-but lacks the capability gets 403.
+Lookups by id with the permission check are in :mod:`annotate.access` (``access_*_by_id``: 404 if
+the user may not see the project, 403 if the role lacks the capability); the reads here take the
+project (or image) those return.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from dataclasses import dataclass
+
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.http import Http404
 
 from .models import Annotation, Image, LabelClass, Membership, Project, Role, Split
-from .permissions import Can, role_allows
-
-DENIED_MESSAGES = {
-    Can.ANNOTATE: "Your role in this project does not allow changing annotations.",
-    Can.UPLOAD: "Your role in this project does not allow adding images.",
-    Can.REVIEW: "Only reviewers and owners may review images.",
-    Can.MANAGE: "Only project owners may do this.",
-}
-
-
-def project_role(*, user, project_id: int) -> str | None:
-    if not user.is_authenticated:
-        return None
-    if user.is_superuser:
-        return Role.OWNER
-    return Membership.objects.filter(project_id=project_id, user=user).values_list("role", flat=True).first()
-
-
-def _check(role: str | None, capability: Can) -> None:
-    if role is None:
-        raise Http404("No such project.")
-    if not role_allows(role, capability):
-        raise PermissionDenied(DENIED_MESSAGES.get(capability, "Not allowed."))
 
 
 def projects_visible_to(*, user) -> QuerySet[Project]:
     if user.is_superuser:
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user)
-
-
-def _with_role(queryset: QuerySet, *, user, project_field: str) -> QuerySet:
-    """Annotate each row with the user's role in its project, so lookup and check are one query."""
-    role = Membership.objects.filter(project_id=OuterRef(project_field), user_id=user.pk).values("role")[:1]
-    return queryset.annotate(member_role=Subquery(role))
-
-
-def _role_of(user, row) -> str | None:
-    if row is None or not user.is_authenticated:
-        return None
-    return Role.OWNER if user.is_superuser else row.member_role
-
-
-def project_get_for_user(*, user, project_id: int, can: Can = Can.VIEW) -> Project:
-    """The project, with ``project.user_role`` set; 404 if invisible, 403 if not allowed."""
-    project = _with_role(Project.objects.all(), user=user, project_field="pk").filter(pk=project_id).first()
-    role = _role_of(user, project)
-    _check(role, can)
-    project.user_role = role
-    return project
-
-
-def image_get_for_user(*, user, image_id: int, can: Can = Can.VIEW) -> Image:
-    """The image (with its project), ``image.user_role`` set; 404 / 403 as for projects."""
-    images = _with_role(Image.objects.select_related("project"), user=user, project_field="project_id")
-    image = images.filter(pk=image_id).first()
-    role = _role_of(user, image)
-    _check(role, can)
-    image.user_role = role
-    return image
 
 
 def project_by_id_or_name(ref: str) -> Project:
@@ -98,11 +45,27 @@ def label_get_in_project(*, project: Project, label_id: int) -> LabelClass:
 
 
 def project_list_with_counts(*, user) -> QuerySet[Project]:
-    return projects_visible_to(user=user).annotate(image_count=Count("images", distinct=True)).order_by("-created_at")
+    """The user's projects, newest first, each with ``image_count`` and the user's ``user_role``."""
+    if user.is_superuser:
+        role = Value(Role.OWNER)
+    else:
+        role = Subquery(Membership.objects.filter(project_id=OuterRef("pk"), user_id=user.pk).values("role")[:1])
+    return (
+        projects_visible_to(user=user)
+        .annotate(image_count=Count("images", distinct=True), user_role=role)
+        .order_by("-created_at")
+    )
 
 
 def memberships_of(*, project: Project) -> QuerySet[Membership]:
     return project.memberships.select_related("user").order_by("user__username")
+
+
+def membership_get_in_project(*, project: Project, username: str) -> Membership:
+    membership = memberships_of(project=project).filter(user__username=username).first()
+    if membership is None:
+        raise Http404("No such member.")
+    return membership
 
 
 def images_of_project(
@@ -129,6 +92,27 @@ def images_of_project(
     if label:
         images = images.filter(pk__in=Annotation.objects.filter(label_id=label).values("image_id"))
     return images.annotate(annotation_count=Count("annotations")).order_by("id")
+
+
+@dataclass(frozen=True)
+class ImagePosition:
+    """Where an image stands among filtered images (by id, like the grid): 1-based ``index``."""
+
+    previous_id: int | None
+    next_id: int | None
+    index: int
+    total: int
+
+
+def image_position(*, images: QuerySet[Image], image: Image) -> ImagePosition:
+    """The image's neighbours and place among ``images``, for the labeling page's previous/next."""
+    ids = images.values_list("id", flat=True)
+    return ImagePosition(
+        previous_id=ids.filter(id__lt=image.pk).order_by("-id").first(),
+        next_id=ids.filter(id__gt=image.pk).order_by("id").first(),
+        index=ids.filter(id__lt=image.pk).count() + 1,
+        total=ids.count(),
+    )
 
 
 def annotations_of_image(*, image: Image) -> QuerySet[Annotation]:

@@ -4,6 +4,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from . import split_names
 from .models import Annotation, Image, LabelClass, Membership, Project, Role, Split
 
 
@@ -112,10 +113,20 @@ class AnnotationsPutSerializer(serializers.Serializer):
     annotations = AnnotationInputSerializer(many=True)
 
 
+def split_ratio_field(default: float) -> serializers.FloatField:
+    """One split's ratio, 0..1; that the three add up to 1 is :func:`annotate.splits.split_ratios_check`'s."""
+    return serializers.FloatField(min_value=0, max_value=1, default=default)
+
+
+def split_choice_field(default: str) -> serializers.ChoiceField:
+    """One of train / val / test (not unassigned)."""
+    return serializers.ChoiceField(choices=list(split_names.SPLITS), default=default)
+
+
 class SplitInputSerializer(serializers.Serializer):
-    train = serializers.FloatField(min_value=0, max_value=1, default=0.7)
-    val = serializers.FloatField(min_value=0, max_value=1, default=0.15)
-    test = serializers.FloatField(min_value=0, max_value=1, default=0.15)
+    train = split_ratio_field(0.7)
+    val = split_ratio_field(0.15)
+    test = split_ratio_field(0.15)
     seed = serializers.IntegerField(default=0)
     stratify = serializers.BooleanField(default=False)
     reset = serializers.BooleanField(default=False)

@@ -23,9 +23,9 @@ from collections import Counter, defaultdict
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import Annotation, Image, Project, Split
+from .models import SPLITS, Annotation, Image, Project, Split
 
-SPLITS = (Split.TRAIN, Split.VAL, Split.TEST)
+RATIO_TOLERANCE = 1e-6  # how far from 1 the three ratios may add up (floating-point rounding)
 
 
 def split_key(sha256: str, seed: int) -> float:
@@ -34,15 +34,22 @@ def split_key(sha256: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _ratios(train: float, val: float, test: float) -> tuple[float, float, float]:
+def split_ratios_check(train, val, test, *, field: str = "detail") -> tuple[float, float, float]:
+    """The train / val / test ratios, checked: finite, non-negative numbers adding up to 1.
+
+    The one check of split ratios, for the project's split and a version's build parameters;
+    raises ``ValidationError`` with the sentence under ``field``.
+    """
     values = (train, val, test)
-    if any(not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 for v in values):
-        raise ValidationError({"detail": "Split ratios must be non-negative numbers."})
+    if any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 for v in values
+    ):
+        raise ValidationError({field: "Split ratios must be non-negative numbers."})
     total = sum(values)
     if total <= 0:
-        raise ValidationError({"detail": "At least one split ratio must be positive."})
-    if abs(total - 1.0) > 1e-6:
-        raise ValidationError({"detail": f"Split ratios must add up to 1 (they add up to {total:g})."})
+        raise ValidationError({field: "At least one split ratio must be positive."})
+    if abs(total - 1.0) > RATIO_TOLERANCE:
+        raise ValidationError({field: f"Split ratios must add up to 1 (they add up to {total:g})."})
     return values
 
 
@@ -88,7 +95,7 @@ def project_split(
     reset: bool = False,
 ) -> dict:
     """Assign splits; returns how many images were placed and the resulting counts per split."""
-    ratios = _ratios(train, val, test)
+    ratios = split_ratios_check(train, val, test)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValidationError({"seed": "The seed must be an integer."})
     images = list(Image.objects.filter(project=project).values_list("id", "sha256", "split", "split_locked"))

@@ -8,8 +8,11 @@ a temporary name first and are renamed into place, so a reader never sees half a
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 
@@ -22,20 +25,47 @@ def image_relative_path(sha256: str, extension: str) -> str:
     return f"images/{sha256[:2]}/{sha256}.{extension}"
 
 
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A fresh temporary path next to ``path`` for the caller to create; it then replaces ``path``.
+
+    The temporary name is in the same folder (so the rename is atomic: a reader sees the old
+    file or the whole new one, never half of it) and does not exist yet, for writers that make
+    the file themselves (``os.link``, ``shutil.copyfile``, a library writing to a path). When the
+    block raises (or a generator holding it is closed), the temporary file is removed and
+    ``path`` is left as it was. The one atomic-write helper; :func:`atomic_file` opens the file.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{uuid.uuid4().hex[:16]}{target.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """A file object writing to a temporary next to ``path``, which replaces ``path`` on success.
+
+    On failure the temporary is removed and ``path`` is untouched (see :func:`atomic_path`).
+    The file is created readable by its owner only, as :func:`tempfile.mkstemp` makes it.
+    """
+    with atomic_path(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+
+
 def write_atomic(relative: str, data: bytes) -> str:
     """Store ``data`` at ``relative`` unless it is already there; return ``relative``."""
     target = media_path(relative)
     if target.exists():
         return relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as fh:
+        fh.write(data)
     return relative
 
 

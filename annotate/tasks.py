@@ -1,17 +1,13 @@
-from celery import shared_task
+"""Job kinds of the annotate app (thin: load, call the service; the runner records the outcome)."""
 
 from jobs.models import Job
-from jobs.runner import run_job
+from jobs.registry import job_task
+from jobs.runner import JobContext
 
-from .uploads import images_upload_zip
+from .uploads import ZIP_UPLOAD_KIND, images_upload_zip
 
 
-@shared_task(name="annotate.upload_zip", acks_late=True)
-def upload_zip(job_id: int) -> None:
+@job_task(ZIP_UPLOAD_KIND)
+def upload_zip(job: Job, ctx: JobContext) -> dict:
     """Add the images of an uploaded zip to the job's project."""
-
-    def work(ctx):
-        job = Job.objects.select_related("project", "created_by").get(pk=job_id)
-        return images_upload_zip(project=job.project, path=job.params["path"], user=job.created_by, ctx=ctx)
-
-    run_job(job_id, work)
+    return images_upload_zip(project=job.project, path=job.params["path"], user=job.created_by, ctx=ctx)

@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from . import selectors
+from .access import access_image_by_id, access_project_by_id
 from .models import Image, Split
 from .permissions import Can, role_allows
 
@@ -23,7 +24,7 @@ def project_list(request):
 
 @login_required
 def project_detail(request, project_id: int):
-    project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+    project = access_project_by_id(user=request.user, project_id=project_id)
     filters = _image_filters(request.GET)
     images = selectors.images_of_project(project=project, **filters)
     page = Paginator(images, GRID_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -72,14 +73,12 @@ def _filter_query(params: QueryDict) -> str:
 def image_label(request, project_id: int, image_id: int):
     """The labeling page of one image. Previous/next follow the grid's filter (by id, like the
     grid), so a labeler walks through exactly the images they filtered for."""
-    image = selectors.image_get_for_user(user=request.user, image_id=image_id)
+    image = access_image_by_id(user=request.user, image_id=image_id)
     if image.project_id != project_id:
         raise Http404("No such image in this project.")
     project = image.project
     images = selectors.images_of_project(project=project, **_image_filters(request.GET))
-    ids = images.values_list("id", flat=True)
-    previous_id = ids.filter(id__lt=image.pk).order_by("-id").first()
-    next_id = ids.filter(id__gt=image.pk).order_by("id").first()
+    position = selectors.image_position(images=images, image=image)
     query = _filter_query(request.GET)
     suffix = f"?{query}" if query else ""
 
@@ -95,8 +94,8 @@ def image_label(request, project_id: int, image_id: int):
         "role": role,
         "canAnnotate": role_allows(role, Can.ANNOTATE),
         "canReview": role_allows(role, Can.REVIEW),
-        "previousUrl": page_url(previous_id),
-        "nextUrl": page_url(next_id),
+        "previousUrl": page_url(position.previous_id),
+        "nextUrl": page_url(position.next_id),
         "projectUrl": reverse("project-detail", args=[project.pk]) + suffix,
         "api": {
             "labels": reverse("label-list", args=[project.pk]),
@@ -106,7 +105,6 @@ def image_label(request, project_id: int, image_id: int):
             "review": reverse("image-review", args=[image.pk]),
         },
     }
-    position = {"index": ids.filter(id__lt=image.pk).count() + 1, "total": ids.count()}
     return render(
         request,
         "annotate/label.html",

@@ -1,5 +1,5 @@
 """The augment REST API: thin views that validate input, call a service or selector, and
-serialize the result. Lookups go through :mod:`augment.selectors` (404 if the project is not
+serialize the result. Lookups go through ``access_*_by_id`` (404 if the project is not
 visible to the user, 403 if the role does not allow the action)."""
 
 from __future__ import annotations
@@ -7,16 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.access import access_project_by_id
+from annotate.models import SPLITS
 from annotate.permissions import Can
 from jobs.serializers import JobSerializer
-from jobs.services import job_create, job_enqueue
 
 from . import selectors, services
 from .profiles import PROFILES, SEVERITIES
@@ -28,7 +28,6 @@ from .serializers import (
     RecipeInputSerializer,
     RecipeSerializer,
 )
-from .tasks import corruption_build_task
 
 
 # --- built-in profiles and the transform catalogue -------------------------------------------------
@@ -63,12 +62,12 @@ class TransformListApi(APIView):
 class RecipeListApi(APIView):
     @extend_schema(responses=RecipeSerializer(many=True))
     def get(self, request, project_id: int):
-        project = selectors.project_for_user(user=request.user, project_id=project_id)
+        project = access_project_by_id(user=request.user, project_id=project_id)
         return Response(RecipeSerializer(selectors.recipes_of(project=project), many=True).data)
 
     @extend_schema(request=RecipeInputSerializer, responses={201: RecipeSerializer})
     def post(self, request, project_id: int):
-        project = selectors.project_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = RecipeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         recipe = services.recipe_create(project=project, created_by=request.user, **data.validated_data)
@@ -80,7 +79,7 @@ class RecipeFromProfileApi(APIView):
 
     @extend_schema(request=CloneProfileSerializer, responses={201: RecipeSerializer})
     def post(self, request, project_id: int):
-        project = selectors.project_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = CloneProfileSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         recipe = services.recipe_clone_profile(project=project, created_by=request.user, **data.validated_data)
@@ -90,11 +89,11 @@ class RecipeFromProfileApi(APIView):
 class RecipeDetailApi(APIView):
     @extend_schema(responses=RecipeSerializer)
     def get(self, request, recipe_id: int):
-        return Response(RecipeSerializer(selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id)).data)
+        return Response(RecipeSerializer(selectors.access_recipe_by_id(user=request.user, recipe_id=recipe_id)).data)
 
     @extend_schema(request=RecipeInputSerializer, responses=RecipeSerializer)
     def patch(self, request, recipe_id: int):
-        recipe = selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id, can=Can.MANAGE)
+        recipe = selectors.access_recipe_by_id(user=request.user, recipe_id=recipe_id, can=Can.MANAGE)
         data = RecipeInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         recipe = services.recipe_update(recipe=recipe, **data.validated_data)
@@ -102,7 +101,7 @@ class RecipeDetailApi(APIView):
 
     @extend_schema(request=RecipeInputSerializer, responses=RecipeSerializer)
     def put(self, request, recipe_id: int):
-        recipe = selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id, can=Can.MANAGE)
+        recipe = selectors.access_recipe_by_id(user=request.user, recipe_id=recipe_id, can=Can.MANAGE)
         data = RecipeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         recipe = services.recipe_update(recipe=recipe, **data.validated_data)
@@ -110,7 +109,7 @@ class RecipeDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, recipe_id: int):
-        recipe = selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id, can=Can.MANAGE)
+        recipe = selectors.access_recipe_by_id(user=request.user, recipe_id=recipe_id, can=Can.MANAGE)
         services.recipe_delete(recipe=recipe)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -120,7 +119,7 @@ class RecipePreviewApi(APIView):
 
     @extend_schema(request=PreviewInputSerializer, responses=dict)
     def post(self, request, recipe_id: int):
-        recipe = selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id)
+        recipe = selectors.access_recipe_by_id(user=request.user, recipe_id=recipe_id)
         data = PreviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
@@ -140,26 +139,20 @@ class CorruptionApi(APIView):
 
     @extend_schema(request=CorruptionInputSerializer, responses={202: JobSerializer, 409: dict})
     def post(self, request, project_id: int):
-        project = selectors.project_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = CorruptionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
-        services.corruption_check(profile=params["profile"], severity=params["severity"], split=params["split"])
-        with transaction.atomic():
-            running = selectors.corruption_job_in_progress(project=project, params=dict(params))
-            if running is not None:
-                return Response(
-                    {"detail": "The same corruption is already being built; follow that job.", "job": running.pk},
-                    status=status.HTTP_409_CONFLICT,
-                )
-            job = job_create(kind="augment.corruption", created_by=request.user, project=project, params=dict(params))
-            job_enqueue(job=job, task=corruption_build_task)
+        try:
+            job = services.corruption_start(project=project, user=request.user, **params)
+        except services.CorruptionRunning as exc:
+            return Response({"detail": str(exc), "job": exc.job.pk}, status=status.HTTP_409_CONFLICT)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 def _corruption_folder(request, project_id: int, profile: str, severity: int, split: str, seed: int) -> Path:
-    project = selectors.project_for_user(user=request.user, project_id=project_id)
-    if profile not in PROFILES or severity not in SEVERITIES or split not in ("train", "val", "test"):
+    project = access_project_by_id(user=request.user, project_id=project_id)
+    if profile not in PROFILES or severity not in SEVERITIES or split not in SPLITS:
         raise Http404("No such corruption setting.")
     relative = services.corruption_folder(project=project, profile=profile, severity=severity, split=split, seed=seed)
     folder = Path(settings.MEDIA_ROOT) / relative

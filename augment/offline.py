@@ -67,10 +67,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from annotate import split_names
+
 from .pipeline import Augmenter, LabelInfo
 from .recipes import RecipeError, validate_spec
 
-TRAIN = "train"
+TRAIN = split_names.TRAIN
 DEFAULT_QUALITY = 95
 # Chunks in flight per worker process: one being worked on, one waiting, so a worker never idles;
 # with MAX_CHUNK that bounds what is held to processes x 2 x 8 items' copies, however slow the

@@ -19,7 +19,8 @@ masks and keypoints move together with the image:
   the frame stays in its place with ``[0, 0, 0]``; a point that was not labelled stays
   ``[0, 0, 0]``; and when the geometry is mirrored (an odd number of flips, however combined)
   left and right keypoints trade places, using pairs derived from the label's keypoint names
-  (``left_*`` / ``right_*``) or given per label in the recipe's ``flip_pairs``.
+  (:mod:`annotate.keypoints`: ``left_*`` / ``right_*``, ``l_*`` / ``r_*``...) or given per label
+  in the recipe's ``flip_pairs``.
 
 Coordinates are in pixels of the image with the origin at the top-left corner of the top-left
 pixel, as stored. albumentations treats keypoints as pixel *indices* (centre of pixel 0 at 0), so
@@ -30,7 +31,6 @@ No Django here: worker processes of the offline engine import this module direct
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,13 +39,13 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from annotate.geometry import bounding_box, mask_to_rle, rle_to_mask, validate_geometry
+from annotate.geometry import bounding_box, mask_box, mask_to_rle, rle_to_mask, validate_geometry
+from annotate.keypoints import mirror_pairs
 
 from .recipes import build_compose, uses_bbox_aware_crop, uses_nonlinear_warp
 
 MIN_BOX_SIDE = 1.0  # pixels; thinner boxes after clipping are no longer objects
 MIN_POLYGON_AREA = 1.0  # square pixels
-_LEFT_RIGHT = re.compile(r"(left|right)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,34 +56,14 @@ class LabelInfo:
     keypoint_names: tuple[str, ...] = ()
 
 
-def derive_flip_pairs(keypoint_names: Sequence[str]) -> list[tuple[int, int]]:
-    """Index pairs of keypoints that swap under a mirror: ``left_eye``/``right_eye``, ``leftEar``/``rightEar``."""
-    index = {name: i for i, name in enumerate(keypoint_names)}
-    pairs = []
-    for i, name in enumerate(keypoint_names):
-        match = _LEFT_RIGHT.search(name)
-        if not match or match.group(1).lower() != "left":
-            continue
-        word = match.group(1)
-        other = "right" if word == "left" else "RIGHT" if word == "LEFT" else "Right"
-        twin = name[: match.start()] + other + name[match.end():]
-        if twin in index:
-            pairs.append((i, index[twin]))
-    return pairs
-
-
 def _flip_index_pairs(spec: dict, labels: Mapping[Any, LabelInfo]) -> dict[Any, list[tuple[int, int]]]:
+    """Per label, the keypoint index pairs a mirror swaps (:func:`annotate.keypoints.mirror_pairs`)."""
     overrides = spec.get("flip_pairs") or {}
-    result = {}
-    for key, info in labels.items():
-        if not info.keypoint_names:
-            continue
-        if info.name in overrides:
-            index = {name: i for i, name in enumerate(info.keypoint_names)}
-            result[key] = [(index[a], index[b]) for a, b in overrides[info.name] if a in index and b in index]
-        else:
-            result[key] = derive_flip_pairs(info.keypoint_names)
-    return result
+    return {
+        key: mirror_pairs(info.keypoint_names, overrides.get(info.name))
+        for key, info in labels.items()
+        if info.keypoint_names
+    }
 
 
 def _clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray:
@@ -253,9 +233,9 @@ class Augmenter:
             if mask.shape != (height, width):
                 raise ValueError(f"annotation {i}: the mask is {mask.shape[1]}x{mask.shape[0]}, the image {width}x{height}.")
             plan.mask_slot[i] = plan.add_mask(mask)
-            ys, xs = np.nonzero(mask) if self.pass_bboxes else ((), ())
-            if len(xs):
-                self._add_bbox(plan, i, xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min(), width, height)
+            box = mask_box(mask) if self.pass_bboxes else None
+            if box is not None:
+                self._add_bbox(plan, i, *box, width, height)
 
     def _add_bbox(self, plan: _Plan, i: int, x, y, w, h, width: int, height: int) -> None:
         if not self.pass_bboxes:
@@ -291,11 +271,10 @@ class Augmenter:
             if kind == "mask":
                 return mask_to_rle(mask)
             if kind == "box":
-                ys, xs = np.nonzero(mask)
-                x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-                if x1 - x0 < MIN_BOX_SIDE or y1 - y0 < MIN_BOX_SIDE:
+                x0, y0, w, h = mask_box(mask)
+                if w < MIN_BOX_SIDE or h < MIN_BOX_SIDE:
                     return None
-                return {"x": float(x0), "y": float(y0), "w": float(x1 - x0), "h": float(y1 - y0)}
+                return {"x": x0, "y": y0, "w": w, "h": h}
             parts = _trace(mask)
             return validate_geometry("polygon", {"polygons": parts}, width=width, height=height) if parts else None
         start, end = plan.slices[i]

@@ -1,5 +1,5 @@
 """Reads of the augment app, scoped like every lookup: a user who may not see the project gets
-404, one whose role does not allow the action 403 (through :mod:`annotate.selectors`)."""
+404, one whose role does not allow the action 403 (through :mod:`annotate.access`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 from django.http import Http404
 
+from annotate.access import access_by_id
 from annotate.models import Annotation, Image, LabelClass, Project
 from annotate.permissions import Can
-from annotate.selectors import project_get_for_user
 from jobs.models import Job
 
 from .models import Recipe
@@ -21,13 +21,11 @@ def recipes_of(*, project: Project) -> QuerySet[Recipe]:
     return Recipe.objects.filter(project=project).select_related("created_by").order_by("id")
 
 
-def recipe_get_for_user(*, user, recipe_id: int, can: Can = Can.VIEW) -> Recipe:
-    """The recipe; 404 if it does not exist or its project is invisible, 403 if not allowed."""
-    recipe = Recipe.objects.select_related("project", "created_by").filter(pk=recipe_id).first()
-    if recipe is None:
-        raise Http404("No such recipe.")
-    recipe.project = project_get_for_user(user=user, project_id=recipe.project_id, can=can)
-    return recipe
+def access_recipe_by_id(*, user, recipe_id: int, can: Can = Can.VIEW) -> Recipe:
+    """The recipe with its project (both with ``user_role``), in one query; 404 if it does not
+    exist or its project is invisible, 403 if not allowed."""
+    recipes = Recipe.objects.select_related("project", "created_by")
+    return access_by_id(recipes, user=user, pk=recipe_id, can=can, not_found="No such recipe.")
 
 
 def label_keypoints_by_name(*, project: Project) -> dict[str, list[str]]:
@@ -76,10 +74,6 @@ def engine_items(*, images: Iterable[Image]) -> tuple[list[dict], dict[int, Labe
         for image in images
     ]
     return items, labels
-
-
-def project_for_user(*, user, project_id: int, can: Can = Can.VIEW) -> Project:
-    return project_get_for_user(user=user, project_id=project_id, can=can)
 
 
 def image_in_project(*, project: Project, image_id) -> Image:

@@ -4,6 +4,9 @@ all get the same checks."""
 
 from rest_framework import serializers
 
+from annotate.serializers import split_choice_field
+from annotate.split_names import TEST
+
 from .models import Recipe
 from .services import PREVIEW_MAX_COUNT
 
@@ -42,5 +45,5 @@ class PreviewInputSerializer(serializers.Serializer):
 class CorruptionInputSerializer(serializers.Serializer):
     profile = serializers.CharField(max_length=50)
     severity = serializers.IntegerField(min_value=1, max_value=5)
-    split = serializers.ChoiceField(choices=["train", "val", "test"], default="test")
+    split = split_choice_field(TEST)
     seed = serializers.IntegerField(min_value=0, max_value=2**63 - 1, default=0)

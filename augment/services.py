@@ -19,7 +19,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from annotate import storage
-from annotate.models import Image, Project, Split
+from annotate.models import SPLITS, Image, Project
+from jobs.models import Job
+from jobs.services import job_submit
 
 from . import selectors
 from .models import Recipe
@@ -172,8 +174,37 @@ def corruption_check(*, profile: str, severity, split: str) -> None:
         raise ValidationError({"profile": f"Unknown profile {profile!r}; known: {', '.join(PROFILES)}."})
     if isinstance(severity, bool) or severity not in SEVERITIES:
         raise ValidationError({"severity": f"severity must be 1 to 5, got {severity!r}."})
-    if split not in (Split.TRAIN, Split.VAL, Split.TEST):
+    if split not in SPLITS:
         raise ValidationError({"split": "split must be train, val or test."})
+
+
+CORRUPTION_KIND = "augment.corruption"
+
+
+class CorruptionRunning(Exception):
+    """The same corruption is already queued or running (a 409): follow that job instead."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        super().__init__("The same corruption is already being built; follow that job.")
+
+
+def corruption_start(*, project: Project, profile: str, severity: int, split: str, seed: int = 0, user) -> Job:
+    """Queue the corruption of a split as a job (sent on commit); see :func:`corruption_build`.
+
+    Refused with :class:`CorruptionRunning` while a job with the same settings is queued or
+    running, so the folder is written by one job at a time. The check and the new job happen
+    under a lock on the project row, so two requests at once cannot both pass the check (on
+    PostgreSQL; SQLite transactions here take the write lock up front, with the same effect).
+    """
+    corruption_check(profile=profile, severity=severity, split=split)
+    params = {"profile": profile, "severity": severity, "split": split, "seed": seed}
+    with transaction.atomic():
+        Project.objects.select_for_update().only("pk").get(pk=project.pk)
+        running = selectors.corruption_job_in_progress(project=project, params=params)
+        if running is not None:
+            raise CorruptionRunning(running)
+        return job_submit(kind=CORRUPTION_KIND, created_by=user, project=project, params=params)
 
 
 def corruption_build(

@@ -7,6 +7,10 @@ naming ``augment.recipe``), and read again by the step from ``ctx.params["augmen
 
     {"recipe": <Recipe id of the version's project>, "copies": 3, "seed": 0}
 
+plus, when the recipe has them, its ``flip_pairs`` as they were at request time (``{"face":
+[["left_eye", "right_eye"]]}``), so that writers pair mirrored keypoints as the recipe did (the
+YOLO ``flip_idx``).
+
 Without them the step passes every item through unchanged. With them:
 
 - every item is passed through first (originals stay, in every split);
@@ -32,14 +36,12 @@ from django.core.exceptions import ValidationError
 
 from annotate import storage
 from annotate.models import LabelClass, Project
+from annotate.split_names import TRAIN
 from datasets.pipeline import BuildContext, VersionItem
 from jobs.runner import JobError
 
 from .models import Recipe
 from .offline import AugmentError, augment_items
-
-TRAIN = "train"
-
 
 MAX_COPIES = 50
 
@@ -63,11 +65,16 @@ def augment_options_clean(project: Project, options) -> dict | None:
     if not options:
         return None
     problems = _options_problems(options)
-    if not problems and not Recipe.objects.filter(pk=options["recipe"], project=project).exists():
+    recipe = None if problems else Recipe.objects.filter(pk=options["recipe"], project=project).first()
+    if not problems and recipe is None:
         problems["augment.recipe"] = f"Recipe {options['recipe']!r} is not a recipe of this project."
     if problems:
         raise ValidationError(problems)
-    return {"recipe": options["recipe"], "copies": options.get("copies", 1), "seed": options.get("seed", 0)}
+    cleaned = {"recipe": options["recipe"], "copies": options.get("copies", 1), "seed": options.get("seed", 0)}
+    flip_pairs = (recipe.spec or {}).get("flip_pairs")
+    if isinstance(flip_pairs, dict):  # for the writers (YOLO ``flip_idx``), which mirror as the recipe did
+        cleaned["flip_pairs"] = flip_pairs
+    return cleaned
 
 
 def step_augment(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[VersionItem]:

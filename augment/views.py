@@ -5,8 +5,9 @@ the API, and the samples from the preview API itself, so the page shows what the
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
+from annotate.access import access_project_by_id
 from annotate.permissions import Can, role_allows
-from annotate.selectors import labels_of, project_get_for_user
+from annotate.selectors import labels_of
 
 from . import selectors
 from .profiles import PROFILES
@@ -16,7 +17,7 @@ PREVIEW_IMAGE_CHOICES = 200
 
 @login_required
 def recipe_preview_page(request, recipe_id: int):
-    recipe = selectors.recipe_get_for_user(user=request.user, recipe_id=recipe_id)
+    recipe = selectors.access_recipe_by_id(user=request.user, recipe_id=recipe_id)
     images = list(recipe.project.images.order_by("id").values("id", "original_name", "split")[:PREVIEW_IMAGE_CHOICES])
     labels = {
         str(label.id): {"name": label.name, "color": label.color, "keypoint_names": label.keypoint_names,
@@ -39,7 +40,7 @@ def recipe_preview_page(request, recipe_id: int):
 @login_required
 def recipe_list_page(request, project_id: int):
     """The project's recipes, and the built-in device profiles (documented) to clone from."""
-    project = project_get_for_user(user=request.user, project_id=project_id)
+    project = access_project_by_id(user=request.user, project_id=project_id)
     return render(request, "augment/recipe_list.html", {
         "project": project,
         "recipes": selectors.recipes_of(project=project),

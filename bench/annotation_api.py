@@ -47,14 +47,14 @@ from rest_framework.authtoken.models import Token
 from annotate import services
 from annotate.demo import draw_shapes_image
 from annotate.imaging import check_image_bytes
-from annotate.uploads import _save_checked
+from annotate.uploads import images_store_checked
 import random
 user = get_user_model().objects.create_user("bench", password="bench-pass")
 project = services.project_create(name="bench", created_by=user)
 label = services.label_create(project=project, name="box")
 rng = random.Random(0)
 checked = [(f"{{i}}.jpg", check_image_bytes(draw_shapes_image(rng)[0])) for i in range({clients})]
-images = _save_checked(project=project, checked=checked, user=user, source="upload").created
+images = images_store_checked(project=project, checked=checked, user=user, source="upload").created
 print(json.dumps({{"token": Token.objects.create(user=user).key, "project": project.pk,
                   "label": label.pk, "images": [i.pk for i in images]}}))
 """

@@ -44,7 +44,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from annotate import services  # noqa: E402
 from annotate.imaging import check_image_bytes  # noqa: E402
-from annotate.uploads import _save_checked  # noqa: E402
+from annotate.uploads import images_store_checked  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 BUDGET_MS = 50.0
@@ -126,8 +126,8 @@ def make_image(project, user, label, n_boxes: int, seed: int):
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=80)
     name = f"bench_{n_boxes}.jpg"
-    image = _save_checked(project=project, checked=[(name, check_image_bytes(buffer.getvalue() + bytes([seed])))],
-                          user=user, source="upload").created[0]
+    image = images_store_checked(project=project, checked=[(name, check_image_bytes(buffer.getvalue() + bytes([seed])))],
+                                 user=user, source="upload").created[0]
     items = []
     for _ in range(n_boxes):
         w, h = rng.uniform(10, 120), rng.uniform(10, 120)

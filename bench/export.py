@@ -67,14 +67,13 @@ def setup(n_images: int, objects_per_image: int) -> int:
     import numpy as np
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from django.db import transaction
     from PIL import Image as PILImage
 
     from annotate import services
     from annotate.geometry import mask_to_rle, validate_geometry
     from annotate.imaging import check_image_bytes
-    from annotate.models import Annotation
-    from annotate.uploads import _save_checked
+    from annotate.services import AnnotationRow, annotations_add_bulk
+    from annotate.uploads import images_store_checked
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench", password="bench-pass")
@@ -92,7 +91,7 @@ def setup(n_images: int, objects_per_image: int) -> int:
             out = io.BytesIO()
             PILImage.fromarray(small).resize((width, height), PILImage.Resampling.BICUBIC).save(out, "JPEG", quality=85)
             checked.append((f"img_{i:06d}.jpg", check_image_bytes(out.getvalue())))
-        images = _save_checked(project=project, checked=checked, user=user, source="upload").created
+        images = images_store_checked(project=project, checked=checked, user=user, source="upload").created
         rows = []
         for image in images:
             for k in range(objects_per_image):
@@ -106,9 +105,8 @@ def setup(n_images: int, objects_per_image: int) -> int:
                 else:
                     kind, geometry = "box", {"x": x, "y": y, "w": w, "h": h}
                 geometry = validate_geometry(kind, geometry, width=width, height=height)
-                rows.append(Annotation(image=image, label=label, kind=kind, geometry=geometry, created_by=user))
-        with transaction.atomic():
-            Annotation.objects.bulk_create(rows, batch_size=2000)
+                rows.append(AnnotationRow(image_id=image.pk, label_id=label.pk, kind=kind, geometry=geometry))
+        annotations_add_bulk(rows=rows, user=user)
         done += batch
         print(f"  setup: {done}/{n_images} images", file=sys.stderr)
     print(f"setup: {n_images} images, {n_images * objects_per_image} objects in {time.perf_counter() - started:.1f}s")

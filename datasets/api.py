@@ -1,8 +1,7 @@
 """The dataset-version REST API: versions built as jobs, their frozen images.
 
 Thin views: validate input, call a selector or service, serialize. Every lookup goes through
-:mod:`datasets.selectors` / :mod:`annotate.selectors` (404 for non-members, 403 for a role that
-may not do the action).
+``access_*_by_id`` (404 for non-members, 403 for a role that may not do the action).
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.access import access_project_by_id
 from annotate.permissions import Can
-from annotate.selectors import project_get_for_user
 from jobs.serializers import JobSerializer
 
 from . import selectors, services
@@ -25,13 +24,13 @@ from .serializers import VersionImageSerializer, VersionInputSerializer, Version
 class VersionListApi(APIView):
     @extend_schema(responses=VersionSerializer(many=True))
     def get(self, request, project_id: int):
-        project = project_get_for_user(user=request.user, project_id=project_id)
+        project = access_project_by_id(user=request.user, project_id=project_id)
         return Response(VersionSerializer(selectors.versions_of(project=project), many=True).data)
 
     @extend_schema(request=VersionInputSerializer, responses={202: JobSerializer})
     def post(self, request, project_id: int):
         """Build a new version as a job: 202 with the job (its ``version`` field names the version)."""
-        project = project_get_for_user(user=request.user, project_id=project_id, can=Can.MANAGE)
+        project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = VersionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = dict(data.validated_data)
@@ -47,13 +46,13 @@ class VersionListApi(APIView):
 class VersionDetailApi(APIView):
     @extend_schema(responses=VersionSerializer)
     def get(self, request, version_id: int):
-        version = selectors.version_get_for_user(user=request.user, version_id=version_id)
+        version = selectors.access_version_by_id(user=request.user, version_id=version_id)
         return Response(VersionSerializer(version).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, version_id: int):
         """Delete a version (owners); its cached exports go with it."""
-        version = selectors.version_get_for_user(user=request.user, version_id=version_id, can=Can.MANAGE)
+        version = selectors.access_version_by_id(user=request.user, version_id=version_id, can=Can.MANAGE)
         services.version_delete(version=version)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -65,7 +64,7 @@ class VersionImageListApi(ListAPIView):
     filter_backends: list = []
 
     def get_queryset(self):
-        version = selectors.version_get_for_user(user=self.request.user, version_id=self.kwargs["version_id"])
+        version = selectors.access_version_by_id(user=self.request.user, version_id=self.kwargs["version_id"])
         return selectors.version_images(version=version, split=self.request.query_params.get("split"))
 
     @extend_schema(parameters=[OpenApiParameter("split", str)])

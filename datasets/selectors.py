@@ -1,4 +1,4 @@
-"""Reads of dataset versions, scoped by project membership like :mod:`annotate.selectors`.
+"""Reads of dataset versions, scoped by project membership through :mod:`annotate.access`.
 
 A user who is not a member of a version's project gets 404 for it (we do not confirm it exists);
 one whose role lacks the capability gets 403.
@@ -9,19 +9,16 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
+from annotate.access import access_by_id
 from annotate.permissions import Can
-from annotate.selectors import _check, project_role
 
 from .models import DatasetVersion, VersionImage
 
 
-def version_get_for_user(*, user, version_id: int, can: Can = Can.VIEW) -> DatasetVersion:
-    """The version (with project and job), ``version.user_role`` set; 404 / 403 as for projects."""
-    version = DatasetVersion.objects.select_related("project", "job__created_by", "created_by").filter(pk=version_id).first()
-    role = project_role(user=user, project_id=version.project_id) if version else None
-    _check(role, can)
-    version.user_role = role
-    return version
+def access_version_by_id(*, user, version_id: int, can: Can = Can.VIEW) -> DatasetVersion:
+    """The version (with project and job), ``version.user_role`` set, in one query; 404 / 403 as for projects."""
+    versions = DatasetVersion.objects.select_related("project", "job__created_by", "created_by")
+    return access_by_id(versions, user=user, pk=version_id, can=can)
 
 
 def versions_of(*, project) -> QuerySet[DatasetVersion]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from annotate.serializers import split_ratio_field
 from jobs.serializers import JobSerializer
 
 from .models import DatasetVersion, VersionImage
@@ -13,9 +14,9 @@ class SplitSpecSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=["project", "ratios"], default="project",
                                    help_text="project: keep the images' splits (unassigned ones placed by the "
                                              "ratios); ratios: place every image by the ratios and seed")
-    train = serializers.FloatField(min_value=0, max_value=1, default=0.7)
-    val = serializers.FloatField(min_value=0, max_value=1, default=0.2)
-    test = serializers.FloatField(min_value=0, max_value=1, default=0.1)
+    train = split_ratio_field(0.7)
+    val = split_ratio_field(0.2)
+    test = split_ratio_field(0.1)
     seed = serializers.IntegerField(default=0)
 
 

@@ -12,9 +12,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotate.models import Annotation, Image, Project
+from annotate.models import SPLITS, Annotation, Image, Project
+from annotate.splits import split_ratios_check
 from jobs.runner import JobContext
-from jobs.services import job_create, job_enqueue
+from jobs.services import job_submit
 
 from .build import run_pipeline, selected_images
 from .models import DatasetVersion, VersionImage
@@ -43,11 +44,7 @@ def version_params_clean(params: dict) -> dict:
     split = {**DEFAULT_SPLIT, **(params.get("split") or {})}
     if split["mode"] not in ("project", "ratios"):
         raise ValidationError({"split": "split.mode must be 'project' (keep the project's splits) or 'ratios'."})
-    ratios = [split[k] for k in ("train", "val", "test")]
-    if any(isinstance(r, bool) or not isinstance(r, (int, float)) or r < 0 for r in ratios):
-        raise ValidationError({"split": "Split ratios must be non-negative numbers."})
-    if abs(sum(ratios) - 1.0) > 1e-6:
-        raise ValidationError({"split": f"Split ratios must add up to 1 (they add up to {sum(ratios):g})."})
+    split_ratios_check(*(split[name] for name in SPLITS), field="split")
     if isinstance(split["seed"], bool) or not isinstance(split["seed"], int):
         raise ValidationError({"split": "split.seed must be a whole number."})
     preprocessing = dict(params.get("preprocessing") or {})
@@ -85,8 +82,6 @@ def version_create(*, project: Project, created_by, name: str = "", params: dict
 
     Refused (nothing written) when the parameters are wrong or select no image.
     """
-    from .tasks import version_build_task
-
     cleaned = step_params_clean(project=project, params=version_params_clean(dict(params or {})))
     if not selected_images(project=project, params=cleaned).exists():
         raise ValidationError({"detail": "No images match this selection (sources, annotated only); nothing to build."})
@@ -94,7 +89,8 @@ def version_create(*, project: Project, created_by, name: str = "", params: dict
         try:
             with transaction.atomic():
                 number = (project.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-                job = job_create(kind="export.version_build", created_by=created_by, project=project,
+                # Sent on commit, once the version it builds is there for the worker.
+                job = job_submit(kind="export.version_build", created_by=created_by, project=project,
                                  params={"number": number})
                 version = DatasetVersion.objects.create(
                     project=project, number=number, name=name, params=cleaned, labels=_frozen_labels(project),
@@ -102,7 +98,6 @@ def version_create(*, project: Project, created_by, name: str = "", params: dict
                 )
                 job.params = {"version": version.pk, "number": number}
                 job.save(update_fields=["params"])
-                job_enqueue(job=job, task=version_build_task)
             return version
         except IntegrityError:  # two builds raced for the same number; take the next one
             continue

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F
+from django.db.models import Count
 
 from annotate import services as annotate_services
 from annotate import storage
@@ -43,9 +43,11 @@ from annotate.archives import ArchiveRejected
 from annotate.geometry import GeometryError, validate_geometry
 from annotate.imaging import CheckedImage, ImageRejected, check_image_bytes
 from annotate.models import Annotation, Image, LabelClass, Project, Split
+from annotate.services import AnnotationRow
+from annotate.uploads import ImageEntry, images_create_bulk, project_images_lock, zip_upload_spool
 from jobs.models import Job
 from jobs.runner import JobError
-from jobs.services import job_create
+from jobs.services import job_create, job_set_result, job_submit
 
 from .dataset_importers import FORMATS, READERS
 from .dataset_importers.common import (
@@ -424,9 +426,8 @@ def _write(
         if not storage.media_path(relative).exists():
             storage.store_image(item.checked.sha256, item.checked.extension, _image_bytes(files, item))
     ctx.progress(0.95, "Saving labels, images and annotations", force=True)
-    with transaction.atomic():
-        # One import (or upload) at a time per project, so that two cannot both add the same entry.
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+    # One import (or upload) at a time per project, so that two cannot both add the same entry.
+    with project_images_lock(project=project):
         by_path, plain = _existing_images(project, [item.checked.sha256 for item in firsts])
         matched = _match_existing(items, by_path, plain)
         known = {label.name: label for label in LabelClass.objects.filter(project=project)}
@@ -440,16 +441,12 @@ def _write(
                 )
                 created_labels.append(name)
         new_items = [item for item, row in zip(items, matched) if row is None]
-        images = Image.objects.bulk_create(
-            [
-                Image(
-                    project=project, sha256=item.checked.sha256,
-                    file=storage.image_relative_path(item.checked.sha256, item.checked.extension),
-                    mime_type=item.checked.mime_type, size_bytes=item.size_bytes,
-                    width=item.checked.width, height=item.checked.height,
-                    original_name=item.spec.file.rsplit("/", 1)[-1][:255], source=Image.Source.IMPORT,
+        images = images_create_bulk(
+            project=project,
+            entries=[
+                ImageEntry.of_checked(
+                    item.checked, name=item.spec.file, size_bytes=item.size_bytes, source=Image.Source.IMPORT,
                     split=item.spec.split if item.spec.split in Split.values else Split.UNASSIGNED,
-                    phash=item.checked.phash, uploaded_by=user,
                     meta={
                         "import_path": item.spec.file[:500],
                         "import": {"format": dataset.format, "file": item.spec.file[:500]},
@@ -457,18 +454,8 @@ def _write(
                 )
                 for item in new_items
             ],
-            batch_size=500,
+            user=user,
         )
-        if not all(image.pk for image in images):  # backends that do not return ids from bulk inserts
-            ids = {}
-            for start in range(0, len(images), QUERY_BATCH):
-                batch = {image.sha256 for image in images[start:start + QUERY_BATCH]}
-                for pk, sha, meta in Image.objects.filter(project=project, sha256__in=batch).values_list(
-                    "id", "sha256", "meta"
-                ):
-                    ids[(sha, import_path_of(meta))] = pk
-            for image in images:
-                image.pk = ids[(image.sha256, image.meta["import_path"])]
         new_ids = iter(image.pk for image in images)
         annotations, by_kind, touched, skipped = [], Counter(), [], 0
         for item, row in zip(items, matched):
@@ -480,15 +467,13 @@ def _write(
                 touched.append(row["id"])
             for label, kind, geometry, attributes in item.objects:
                 annotations.append(
-                    Annotation(
-                        image_id=image_id, label=known[label], kind=kind, geometry=geometry,
-                        attributes=attributes, source=Annotation.Source.IMPORTED, created_by=user,
+                    AnnotationRow(
+                        image_id=image_id, label_id=known[label].pk, kind=kind, geometry=geometry,
+                        attributes=attributes, source=Annotation.Source.IMPORTED,
                     )
                 )
                 by_kind[kind] += 1
-        Annotation.objects.bulk_create(annotations, batch_size=1000)
-        if touched:
-            Image.objects.filter(pk__in=touched).update(revision=F("revision") + 1)
+        annotate_services.annotations_add_bulk(rows=annotations, user=user, bump_revision_of=touched)
     splits = Counter(item.spec.split for item in new_items)
     return {
         "format": dataset.format,
@@ -558,8 +543,26 @@ def dataset_import_job_create(
     """A queued (not yet sent) import job; ``delete_after`` removes ``path`` once the job ends."""
     return job_create(
         kind=IMPORT_JOB_KIND, created_by=user, project=project,
-        params={"path": str(path), "format": format, "clip": bool(clip), "name": name, "delete_after": delete_after},
+        params=_import_params(path=path, format=format, clip=clip, name=name, delete_after=delete_after),
     )
+
+
+def _import_params(*, path: str | Path, format: str, clip: bool, name: str, delete_after: bool) -> dict:
+    return {"path": str(path), "format": format, "clip": bool(clip), "name": name, "delete_after": delete_after}
+
+
+def dataset_import_start(*, project: Project, upload, format: str, user, clip: bool = False) -> Job:
+    """Check an uploaded dataset zip and queue its import (sent to a worker on commit).
+
+    The archive is spooled to the media folder and checked first (:func:`import_archive_check`:
+    a ``ValidationError`` for a bad one, and nothing is queued); the job removes it when it ends.
+    """
+    path, _ = zip_upload_spool(upload=upload, folder="imports", check=lambda p: import_archive_check(path=p, format=format))
+    with transaction.atomic():
+        return job_submit(
+            kind=IMPORT_JOB_KIND, created_by=user, project=project,
+            params=_import_params(path=path, format=format, clip=clip, name=upload.name or "", delete_after=True),
+        )
 
 
 def dataset_import_job_run(*, job: Job, ctx) -> dict:
@@ -575,9 +578,7 @@ def dataset_import_job_run(*, job: Job, ctx) -> dict:
             clip=params.get("clip", False), ctx=ctx,
         )
     except ImportRefused as exc:
-        Job.objects.filter(pk=job.pk).update(
-            result={"problems": exc.report.as_list(), "problem_count": exc.report.count}
-        )
+        job_set_result(job=job, result={"problems": exc.report.as_list(), "problem_count": exc.report.count})
         raise JobError(str(exc)) from None
     finally:
         if params.get("delete_after"):

@@ -1,21 +1,15 @@
-"""The Celery task that runs a dataset import: thin, it loads the job and calls the service."""
+"""The job kind that runs a dataset import: thin, it hands the loaded job to the service."""
 
 from __future__ import annotations
 
-from celery import shared_task
-
 from jobs.models import Job
-from jobs.runner import JobContext, run_job
+from jobs.registry import job_task
+from jobs.runner import JobContext
 
-from .dataset_import import dataset_import_job_run
+from .dataset_import import IMPORT_JOB_KIND, dataset_import_job_run
 
 
-@shared_task(name="export.import_dataset", acks_late=True)
-def import_dataset(job_id: int) -> None:
+@job_task(IMPORT_JOB_KIND)
+def import_dataset(job: Job, ctx: JobContext) -> dict:
     """Import the dataset the job describes into its project, all or nothing."""
-
-    def work(ctx: JobContext) -> dict:
-        job = Job.objects.select_related("project", "created_by").get(pk=job_id)
-        return dataset_import_job_run(job=job, ctx=ctx)
-
-    run_job(job_id, work)
+    return dataset_import_job_run(job=job, ctx=ctx)

@@ -7,20 +7,21 @@ mistakes (the API turns it into a 400).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
+from annotate import storage
 from datasets.models import DatasetVersion
 from jobs.models import Job
 from jobs.runner import JobContext
-from jobs.services import job_create, job_enqueue
+from jobs.services import job_submit
 
 from . import dataset_formats as formats
 from .models import Export
@@ -99,42 +100,24 @@ def export_stream_and_cache(*, version: DatasetVersion, fmt: str, with_images: b
     If the caller goes away half-way, the generator is closed and the partial copy removed.
     """
     target = export_cache_path(version=version, fmt=fmt, with_images=with_images)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".zip")
-    complete = False
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in export_chunks(version=version, fmt=fmt, with_images=with_images):
-                out.write(chunk)
-                yield chunk
-        os.replace(tmp, target)
-        complete = True
-        _record_ready(version, fmt, with_images, target, None)
-    finally:
-        if not complete:
-            Path(tmp).unlink(missing_ok=True)
+    with storage.atomic_file(target) as out:
+        for chunk in export_chunks(version=version, fmt=fmt, with_images=with_images):
+            out.write(chunk)
+            yield chunk
+    _record_ready(version, fmt, with_images, target, None)
 
 
 def export_write_file(*, version: DatasetVersion, fmt: str, with_images: bool, ctx: JobContext | None = None) -> Path:
     """Write the archive to its cache path (atomically) and return the path."""
     target = export_cache_path(version=version, fmt=fmt, with_images=with_images)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".zip")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in export_chunks(version=version, fmt=fmt, with_images=with_images, ctx=ctx):
-                out.write(chunk)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with storage.atomic_file(target) as out:
+        for chunk in export_chunks(version=version, fmt=fmt, with_images=with_images, ctx=ctx):
+            out.write(chunk)
     return target
 
 
 def export_start(*, version: DatasetVersion, fmt: str, with_images: bool, user) -> Export:
     """Queue a large export as a job; raises :class:`ExportRunning` if the same one is running."""
-    from .tasks import export_task
-
     with transaction.atomic():
         export = (
             Export.objects.select_for_update(of=("self",))  # PostgreSQL cannot lock the nullable join
@@ -144,16 +127,91 @@ def export_start(*, version: DatasetVersion, fmt: str, with_images: bool, user) 
         )
         if export and export.status == Export.Status.RUNNING and export.job and not export.job.is_terminal:
             raise ExportRunning(export.job)
-        job = job_create(kind="export.export", created_by=user, project=version.project,
+        # Sent on commit, when the export row that points at the job is there for the worker.
+        job = job_submit(kind="export.export", created_by=user, project=version.project,
                          params={"version": version.pk, "format": fmt, "images": with_images})
         export, _ = Export.objects.update_or_create(
             version=version, format=fmt, with_images=with_images,
             defaults={"status": Export.Status.RUNNING, "job": job, "path": "", "size_bytes": 0, "error": "",
                       "finished_at": None},
         )
-        job_enqueue(job=job, task=export_task)
     export.job = job
     return export
+
+
+# --- serving an export request ----------------------------------------------------------------
+@dataclass(frozen=True)
+class ExportCachedFile:
+    """The archive is on disk: serve the file (it answers If-None-Match and Range itself)."""
+
+    path: Path
+    etag: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class ExportJobStarted:
+    """A large export was queued as this job (202)."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class ExportJobRunning:
+    """The same export is already being prepared by this job (409)."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class ExportNotModified:
+    """The caller already has this archive (304)."""
+
+    etag: str
+
+
+@dataclass(frozen=True)
+class ExportStream:
+    """A small export: stream these chunks (they are cached as they go)."""
+
+    chunks: Iterator[bytes]
+    etag: str
+    filename: str
+
+
+ExportServed = ExportCachedFile | ExportJobStarted | ExportJobRunning | ExportNotModified | ExportStream
+
+
+def export_filename(*, version: DatasetVersion, fmt: str, with_images: bool) -> str:
+    project = slugify(version.project.name) or "project"
+    return f"{project}-v{version.number}-{fmt}{'' if with_images else '-labels'}.zip"
+
+
+def export_serve(
+    *, version: DatasetVersion, fmt: str, with_images: bool, user, if_none_match: str = ""
+) -> ExportServed:
+    """What a request for the version's archive gets: the cached file, a job (started, or the one
+    already running) for a large version (``EXPORT_JOB_MIN_IMAGES`` images or more), 304 for an
+    archive the caller has, or a stream that is cached as it goes.
+
+    Raises ``ValidationError`` for an unknown format or a version that cannot export in it.
+    """
+    export_check(version=version, fmt=fmt)
+    filename = export_filename(version=version, fmt=fmt, with_images=with_images)
+    cached = export_cached(version=version, fmt=fmt, with_images=with_images)
+    if cached is not None:
+        return ExportCachedFile(path=Path(cached.path), etag=cached.etag, filename=filename)
+    if version.image_count >= settings.EXPORT_JOB_MIN_IMAGES:
+        try:
+            export = export_start(version=version, fmt=fmt, with_images=with_images, user=user)
+        except ExportRunning as exc:
+            return ExportJobRunning(job=exc.job)
+        return ExportJobStarted(job=export.job)
+    etag = export_etag(version=version, fmt=fmt, with_images=with_images)
+    if f'"{etag}"' in if_none_match:
+        return ExportNotModified(etag=etag)
+    chunks = export_stream_and_cache(version=version, fmt=fmt, with_images=with_images)
+    return ExportStream(chunks=chunks, etag=etag, filename=filename)
 
 
 def export_run(*, export: Export, ctx: JobContext | None = None) -> dict:

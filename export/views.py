@@ -7,7 +7,7 @@ links are the API's export URLs (session authentication lets the browser downloa
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from annotate.selectors import project_get_for_user
+from annotate.access import access_project_by_id
 from datasets import selectors
 
 from . import dataset_formats as formats
@@ -15,7 +15,7 @@ from . import dataset_formats as formats
 
 @login_required
 def version_list(request, project_id: int):
-    project = project_get_for_user(user=request.user, project_id=project_id)
+    project = access_project_by_id(user=request.user, project_id=project_id)
     return render(
         request,
         "export/version_list.html",

@@ -19,14 +19,14 @@ class JobListApi(generics.ListAPIView):
 class JobDetailApi(APIView):
     @extend_schema(responses=JobSerializer)
     def get(self, request, job_id: int):
-        job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+        job = selectors.access_job_by_id(user=request.user, job_id=job_id)
         return Response(JobSerializer(job).data)
 
 
 class JobCancelApi(APIView):
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request, job_id: int):
-        job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+        job = selectors.access_job_by_id(user=request.user, job_id=job_id)
         if not selectors.job_can_cancel(user=request.user, job=job):
             raise PermissionDenied("Only whoever started the job or a project owner may cancel it.")
         try:

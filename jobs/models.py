@@ -35,6 +35,14 @@ class Job(models.Model):
     celery_task_id = models.CharField(max_length=64, blank=True, db_index=True)
     worker = models.CharField(max_length=200, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # A job made of other jobs (a synth job of its shards): the parent is never run by a worker,
+    # it mirrors its children (jobs.services.job_group_sync); ``weight`` is a child's share of it.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children",
+        help_text="The job this one is a part of",
+    )
+    weight = models.FloatField(default=1.0, help_text="This job's share of its parent's progress")
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker started it")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -5,7 +5,8 @@ Tasks stay thin: they call :func:`run_job` with the job id and a function of a
 (so a long step without progress reports is not mistaken for a dead worker), turns
 :class:`JobError` into a failed job with the user's message (not retried), turns cancellation into
 a cancelled job (so does Ctrl-C when a management command runs the job in its own process), and
-any other exception into a failed job with a short reason and the traceback in the log. A job
+any other exception into a failed job with a short reason and the traceback in the log (or, when
+the caller allows a retry for it, back into the queue: see :func:`jobs.registry.job_task`). A job
 therefore never stays "running" once its process is gone: either the runner finishes it, or the
 heartbeat stops and the sweep marks it failed.
 """
@@ -87,8 +88,15 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=5)
 
 
-def run_job(job_id: int, work: Callable[[JobContext], Any]) -> Job | None:
-    """Run ``work`` for the job; record its result or why it failed. Never raises for the work."""
+def run_job(
+    job_id: int, work: Callable[[JobContext], Any], *, retry: Callable[[Job, Exception], bool] | None = None
+) -> Job | None:
+    """Run ``work`` for the job; record its result or why it failed. Never raises for the work.
+
+    ``retry(job, exc)``, asked about an unexpected exception (not JobError or JobCancelled), says
+    whether this attempt may be retried: the job then goes back to "queued" (with the traceback
+    in its log) instead of failing, and the caller sends it again.
+    """
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         logger.warning("job %s no longer exists; nothing to do", job_id)
@@ -109,7 +117,9 @@ def run_job(job_id: int, work: Callable[[JobContext], Any]) -> Job | None:
         except Exception as exc:  # an unexpected bug: keep the reason short, the trace in the log
             logger.exception("job %s failed", job_id)
             services.job_log(job=job, line=traceback.format_exc())
-            services.job_fail(job=job, error=f"Internal error ({type(exc).__name__}): {exc}")
+            retried = retry is not None and retry(job, exc) and services.job_retry(job=job, reason=str(exc)[:300])
+            if not retried:
+                services.job_fail(job=job, error=f"Internal error ({type(exc).__name__}): {exc}")
         else:
             services.job_succeed(job=job, result=result)
     except KeyboardInterrupt:

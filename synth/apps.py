@@ -5,11 +5,12 @@ class SynthConfig(AppConfig):
     name = "synth"
 
     def ready(self) -> None:
-        from jobs.services import register_cancel_handler
+        from jobs.services import register_group
 
-        from .services import synth_job_cancel_by_job
+        from .services import synth_job_result
         from .spec import GENERATORS
 
-        # A synth job's Job stands for its shards: cancelling it cancels them (see synth_job_cancel).
+        # A synth job's Job is the parent of its shards' jobs (a group, kept in line by the jobs
+        # app; cancelling it cancels them): its errors name shards, its result counts their images.
         for generator in GENERATORS:
-            register_cancel_handler(f"synth.{generator}", synth_job_cancel_by_job)
+            register_group(f"synth.{generator}", result=synth_job_result, child_name="shard", running_verb="rendering")

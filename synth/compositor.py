@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 from scipy.fft import dstn, idstn, next_fast_len
 
+from annotate.geometry import mask_box
+
 MAX_OCCLUSION = 0.5  # a new object may hide at most this fraction of an earlier one
 MIN_VISIBLE_PIXELS = 16
 PLACEMENT_TRIES = 10
@@ -184,13 +186,6 @@ def poisson_clone(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> n
     return np.clip(base + 0.5, 0, 255).astype(np.uint8)
 
 
-def _box(mask: np.ndarray) -> tuple[float, float, float, float]:
-    rows, cols = np.any(mask, axis=1), np.any(mask, axis=0)
-    y0, y1 = np.argmax(rows), len(rows) - np.argmax(rows[::-1])
-    x0, x1 = np.argmax(cols), len(cols) - np.argmax(cols[::-1])
-    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
-
-
 def compose(
     background: np.ndarray,
     cutouts: list[Cutout],
@@ -261,17 +256,18 @@ def compose(
                     continue
                 covered = any(q["mask"][int(py), int(px)] for q in placed[k + 1 :])
                 keypoints.append([float(px), float(py), 1 if covered else int(v)])
-        out.append(Pasted(label=p["cut"].label, mask=p["mask"], box=_box(p["mask"]), keypoints=keypoints, params=p["params"]))
+        out.append(Pasted(label=p["cut"].label, mask=p["mask"], box=mask_box(p["mask"]), keypoints=keypoints, params=p["params"]))
     return canvas, out
 
 
 def cutout_from_rgba(rgba: np.ndarray, *, label: int, keypoints=None, origin: dict | None = None) -> Cutout:
     """A cut-out from an RGBA image (BGRA as OpenCV reads it), cropped to its alpha."""
     alpha = rgba[:, :, 3]
-    ys, xs = np.nonzero(alpha >= 128)
-    if len(xs) == 0:
+    box = mask_box(alpha >= 128)
+    if box is None:
         raise ValueError("The cut-out's alpha channel is empty.")
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    x0, y0 = int(box[0]), int(box[1])
+    x1, y1 = x0 + int(box[2]), y0 + int(box[3])
     kps = None
     if keypoints is not None:
         kps = [[x - x0, y - y0, v] if v else [0.0, 0.0, 0] for x, y, v in keypoints]

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from jobs.serializers import JobSerializer
 
+from .assets import asset_max_bytes
 from .models import Asset, SynthJob
 
 
@@ -18,6 +19,11 @@ class AssetUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
     kind = serializers.ChoiceField(choices=Asset.Kind.choices)
     label = serializers.IntegerField(required=False, allow_null=True)
+
+    def validate_file(self, upload):
+        if upload.size > asset_max_bytes():
+            raise serializers.ValidationError(f"The file is {upload.size:,} bytes; the limit is {asset_max_bytes():,}.")
+        return upload
 
 
 class SynthJobInputSerializer(serializers.Serializer):

@@ -1,19 +1,18 @@
 """Writes for synthetic data: assets, synth jobs and their shards, and the generated images.
 
 A synth job is split into shards (``spec["shard_size"]`` images each); every shard is its own
-:class:`jobs.models.Job` run by the ``synth.render_shard`` task on the ``render`` queue, so many
-workers on many machines share a big job, a failed shard is retried on its own, and each shard
-reports progress. The synth job's own Job is never run by a worker: it mirrors its shards
-(progress is their mean, it ends when all of them have ended) and is what the API hands out, and
-what the user cancels; shards notice the cancel between two images.
+:class:`jobs.models.Job` of kind ``synth.shard`` (:mod:`synth.tasks`, on the ``render`` queue), so
+many workers on many machines share a big job, a crashed shard is retried on its own, and each
+shard reports progress. The synth job's own Job is the parent of that group and is never run by a
+worker: the jobs app keeps it in line with its shards (progress is their mean weighted by their
+image counts, it ends when all of them have ended; :func:`jobs.services.job_group_sync`) and it is
+what the API hands out, and what the user cancels; shards notice the cancel between two images.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -24,17 +23,17 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from annotate import storage
-from annotate.geometry import mask_to_rle, rle_to_mask
+from annotate.geometry import mask_box, mask_to_rle, rle_to_mask
 from annotate.imaging import ImageRejected, check_image_bytes
 from annotate.models import Annotation, Image, LabelClass, Project
 from annotate.services import annotations_replace, annotations_validate
-from annotate.uploads import _save_checked
+from annotate.uploads import images_store_checked
 from jobs.models import Job
+from jobs.processes import subprocess_run
 from jobs.runner import JobCancelled, JobContext, JobError
-from jobs.services import JobAlreadyFinished, job_create, job_enqueue
+from jobs.services import job_create, job_group_cancel, job_group_sync, job_submit
 
 from . import compositor
 from .assets import AssetRejected, check_asset
@@ -141,7 +140,7 @@ def synth_job_create(*, project: Project, spec: dict, user, enqueue: bool = True
     """
     cleaned = _spec_checked(project, spec)
     plan = shards_plan(count=cleaned["count"], shard_size=cleaned["shard_size"])
-    from .tasks import render_shard
+    from .tasks import SHARD_KIND
 
     with transaction.atomic():
         parent = job_create(
@@ -154,82 +153,44 @@ def synth_job_create(*, project: Project, spec: dict, user, enqueue: bool = True
         parent.params["synth_job"] = synth_job.pk
         parent.message = f"Waiting for a render worker ({len(plan)} shard{'s' * (len(plan) != 1)})"
         parent.save(update_fields=["params", "message"])
+        # Shards are the parent's children, weighted by their image counts; each is sent to a
+        # render worker on commit unless the caller runs them itself (``manage.py synth``).
+        create = job_submit if enqueue else job_create
         for number, (start, count) in enumerate(plan):
-            shard_job = job_create(
-                kind="synth.shard", created_by=user, project=project,
+            shard_job = create(
+                kind=SHARD_KIND, created_by=user, project=project, parent=parent, weight=count,
                 params={"synth_job": synth_job.pk, "shard": number, "start": start, "count": count},
             )
             SynthShard.objects.create(synth_job=synth_job, number=number, start=start, count=count, job=shard_job)
-            if enqueue:
-                job_enqueue(job=shard_job, task=render_shard, queue="render")
     return synth_job
 
 
+def synth_job_result(parent: Job, shards: list[Job]) -> dict:
+    """What a synth job's Job records when it ends: the images its shards stored (so far)."""
+    stored = [
+        i for ids in SynthShard.objects.filter(synth_job__job=parent).order_by("number").values_list("image_ids", flat=True)
+        for i in ids
+    ]
+    return {"images": len(set(stored)), "image_ids": stored[:1000], "shards": len(shards)}
+
+
 def synth_job_sync(*, synth_job: SynthJob) -> Job:
-    """Bring the synth job's Job in line with its shards: progress, status, result."""
-    with transaction.atomic():
-        parent = Job.objects.select_for_update().get(pk=synth_job.job_id)
-        if parent.is_terminal:
-            return parent
-        if parent.cancel_requested:  # cancelled while shards wait for a worker: they never start
-            _cancel_queued_shards(synth_job)
-        shards = list(SynthShard.objects.filter(synth_job=synth_job).select_related("job").order_by("number"))
-        total = sum(s.count for s in shards) or 1
-        done = sum(s.count * (1.0 if s.job.status == Job.Status.SUCCEEDED else s.job.progress) for s in shards)
-        statuses = {s.job.status for s in shards}
-        stored = [i for s in shards for i in s.image_ids]
-        now = timezone.now()
-        parent.progress = min(done / total, 1.0)
-        parent.heartbeat_at = now
-        if all(s in Job.TERMINAL for s in statuses):
-            failed = [s for s in shards if s.job.status == Job.Status.FAILED]
-            if failed:
-                parent.status = Job.Status.FAILED
-                parent.error = "; ".join(f"Shard {s.number}: {s.job.error}" for s in failed)[:5000]
-                parent.message = "Failed"
-            elif Job.Status.CANCELLED in statuses or parent.cancel_requested:
-                parent.status, parent.message = Job.Status.CANCELLED, "Cancelled"
-            else:
-                parent.status, parent.message, parent.progress = Job.Status.SUCCEEDED, "Done", 1.0
-            parent.finished_at = now
-            parent.result = {"images": len(set(stored)), "image_ids": stored[:1000], "shards": len(shards)}
-        elif Job.Status.RUNNING in statuses:
-            if parent.status == Job.Status.QUEUED:
-                parent.started_at = parent.started_at or now
-            parent.status = Job.Status.RUNNING
-            parent.message = f"{sum(1 for s in shards if s.job.status == Job.Status.RUNNING)} shard(s) rendering"
-        else:
-            parent.status = Job.Status.QUEUED  # between shards: nothing runs, nothing may go stale
-        parent.save()
-    return parent
+    """Bring the synth job's Job in line with its shards: progress, status, result.
+
+    The jobs app does it as shards start, report, end or are retried; this is for callers that
+    want the up-to-date Job now.
+    """
+    return job_group_sync(parent=Job(pk=synth_job.job_id))
 
 
 def synth_job_cancel(*, synth_job: SynthJob) -> Job:
     """Cancel a synth job: its shards still queued at once, a rendering one between two images.
 
-    The synth job's Job ends when its shards have (``synth_job_sync``), with the images stored so
-    far in its result: cancelled at once if nothing renders, else when the rendering shard stops.
-    Raises JobAlreadyFinished if it has already ended.
+    The synth job's Job ends when its shards have, with the images stored so far in its result:
+    cancelled at once if nothing renders, else when the rendering shard stops. Raises
+    :class:`jobs.services.JobAlreadyFinished` if it has already ended.
     """
-    with transaction.atomic():
-        parent = Job.objects.select_for_update().get(pk=synth_job.job_id)
-        if parent.is_terminal:
-            raise JobAlreadyFinished(f"The job has already {parent.status}.")
-        Job.objects.filter(pk=parent.pk).update(cancel_requested=True)
-        _cancel_queued_shards(synth_job)
-    return synth_job_sync(synth_job=synth_job)
-
-
-def synth_job_cancel_by_job(job: Job) -> Job:
-    """The cancel of a synth job's Job (``/api/jobs/{id}/cancel``) is a cancel of the synth job."""
-    return synth_job_cancel(synth_job=SynthJob.objects.get(job=job))
-
-
-def _cancel_queued_shards(synth_job: SynthJob) -> None:
-    Job.objects.filter(synth_shard__synth_job=synth_job, status=Job.Status.QUEUED).update(
-        status=Job.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(),
-        message="Cancelled before it started",
-    )
+    return job_group_cancel(parent=Job(pk=synth_job.job_id))
 
 
 def _parent_cancelled(synth_job: SynthJob) -> bool:
@@ -251,18 +212,20 @@ def synthetic_image_store(
         raise JobError(f"A generated image was refused: {exc}")
     keypoint_labels = dict(LabelClass.objects.filter(project=project).values_list("pk", "keypoint_names"))
     with transaction.atomic():
-        result = _save_checked(project=project, checked=[(name, checked)], user=user, source=Image.Source.SYNTHETIC, meta=meta)
+        result = images_store_checked(
+            project=project, checked=[(name, checked)], user=user, source=Image.Source.SYNTHETIC, meta=meta
+        )
         if not result.created:
             return result.duplicates[0]
         image = result.created[0]
         items = []
         for obj in objects:
             mask = obj["mask"]
-            if not mask.any():
+            tight = mask_box(mask)
+            if tight is None:
                 continue
             attributes = {"instance": obj["instance"]}
-            rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-            box = {"x": float(cols[0]), "y": float(rows[0]), "w": float(cols[-1] + 1 - cols[0]), "h": float(rows[-1] + 1 - rows[0])}
+            box = dict(zip("xywh", tight))
             common = {"label": obj["label"], "attributes": attributes, "source": Annotation.Source.SYNTHETIC}
             items.append({**common, "kind": "mask", "geometry": mask_to_rle(mask)})
             items.append({**common, "kind": "box", "geometry": box})
@@ -313,8 +276,14 @@ def _store_rendered(synth_job: SynthJob, outdir: Path, index: int, user) -> Imag
     return image
 
 
-def _run_blender(shard: SynthShard, scenes: list[dict], on_image: Callable[[int, Path], None]) -> None:
-    """Render ``scenes`` in a Blender subprocess; ``on_image(index, folder)`` as each is ready."""
+def _run_blender(
+    shard: SynthShard, scenes: list[dict], on_image: Callable[[int, Path], None], ctx: JobContext | None = None
+) -> None:
+    """Render ``scenes`` in a Blender subprocess; ``on_image(index, folder)`` as each is ready.
+
+    The worker prints ``RENDERED <index>`` once an image's files are written; a cancel of the
+    job (``ctx``) stops it even in the middle of a long render.
+    """
     synth_job = shard.synth_job
     project = synth_job.project
     keypoint_names = dict(LabelClass.objects.filter(project=project).values_list("pk", "keypoint_names"))
@@ -326,24 +295,14 @@ def _run_blender(shard: SynthShard, scenes: list[dict], on_image: Callable[[int,
             "keypoint_names": {str(k): v for k, v in keypoint_names.items() if v},
             "scenes": scenes,
         }))
-        log = Path(tmp) / "worker.log"
-        with open(log, "w") as err:
-            proc = subprocess.Popen(
-                _worker_command(shard_file, outdir), stdout=subprocess.PIPE, stderr=err, text=True,
-                cwd=PROJECT_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-            try:
-                for line in proc.stdout:
-                    if line.startswith("RENDERED "):
-                        on_image(int(line.split()[1]), outdir)
-                code = proc.wait()
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-        if code != 0:
-            tail = log.read_text(errors="replace")[-1500:]
-            raise RuntimeError(f"The Blender worker exited with code {code}: {tail}")
+
+        def on_line(line: str) -> None:
+            if line.startswith("RENDERED "):
+                on_image(int(line.split()[1]), outdir)
+
+        subprocess_run(
+            _worker_command(shard_file, outdir), on_line=on_line, ctx=ctx, cwd=PROJECT_ROOT, name="The Blender worker"
+        )
 
 
 def _load_cutouts(synth_job: SynthJob) -> list[compositor.Cutout]:
@@ -424,20 +383,21 @@ def shard_run(*, shard: SynthShard, ctx: JobContext) -> dict:
     user = synth_job.created_by
     done = len(shard.image_ids)  # a retried shard goes on where it stopped
     indexes = list(range(shard.start + done, shard.start + shard.count))
-    synth_job_sync(synth_job=synth_job)
 
     def stored(image: Image) -> None:
         shard.image_ids.append(image.pk)
         SynthShard.objects.filter(pk=shard.pk).update(image_ids=shard.image_ids)
         if _parent_cancelled(synth_job):
             raise JobCancelled()
+        # The report also brings the synth job's Job (the group's parent) up to date.
         ctx.progress(len(shard.image_ids) / shard.count, f"{len(shard.image_ids)} of {shard.count} images", force=True)
-        synth_job_sync(synth_job=synth_job)
 
     if synth_job.generator == SynthJob.Generator.BLENDER:
         scenes = [scene_sample(synth_job.spec, i) for i in indexes]
         if scenes:
-            _run_blender(shard, scenes, lambda index, outdir: stored(_store_rendered(synth_job, outdir, index, user)))
+            _run_blender(
+                shard, scenes, lambda index, outdir: stored(_store_rendered(synth_job, outdir, index, user)), ctx
+            )
     else:
         def on_composed(index: int, data: bytes, objects: list, meta: dict) -> None:
             meta = {"synth_job": synth_job.pk, "generator": "cutpaste", **meta}

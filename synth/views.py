@@ -7,8 +7,9 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
+from annotate.access import access_project_by_id
 from annotate.permissions import Can, role_allows
-from annotate.selectors import labels_of, project_get_for_user
+from annotate.selectors import labels_of
 
 from . import selectors
 from .models import Asset
@@ -80,7 +81,7 @@ def blender_range_fields() -> list[dict]:
 @login_required
 def synth_page(request, project_id: int):
     """Members see the project's synth jobs; those who may add images also get the launch form."""
-    project = project_get_for_user(user=request.user, project_id=project_id)
+    project = access_project_by_id(user=request.user, project_id=project_id)
     assets = list(selectors.assets_of(project=project))
     jobs = list(selectors.synth_jobs_of(project=project)[:JOBS_SHOWN])
     for synth_job in jobs:

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from annotate import services
 from annotate.imaging import check_image_bytes
 from annotate.models import Image, Role
-from annotate.uploads import _save_checked
+from annotate.uploads import images_store_checked
 from datasets import services as dataset_services
 
 REAL_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
@@ -86,7 +86,7 @@ def add_images(project, users):
 
     def add(n: int = 1, *, width: int = 64, height: int = 48, seed: int = 0, target=None):
         checked = [(f"img_{seed + i}.jpg", check_image_bytes(image_bytes(width, height, seed=seed + i))) for i in range(n)]
-        return _save_checked(project=target or project, checked=checked, user=users["owner"], source="upload").created
+        return images_store_checked(project=target or project, checked=checked, user=users["owner"], source="upload").created
 
     return add
 

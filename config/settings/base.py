@@ -191,7 +191,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"synth.*": {"queue": "render"}, "training.*": {"queue": "train"}}
+# No name-based routes: every job task carries its queue (default / render / train), declared
+# with it in jobs.registry.job_task.
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "jobs.sweep_stale", "schedule": 60.0},
 }

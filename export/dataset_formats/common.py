@@ -11,6 +11,7 @@ from typing import NamedTuple
 from django.conf import settings
 
 from annotate.geometry import bounding_box
+from annotate.split_names import SPLITS
 from datasets.models import DatasetVersion, VersionImage
 
 from ..streaming import LocalFile
@@ -40,7 +41,7 @@ ROW_FIELDS = Row._fields
 def splits_of(version: DatasetVersion) -> list[str]:
     """The splits that hold images, in train / val / test order."""
     images = (version.counts or {}).get("images", {})
-    return [split for split in ("train", "val", "test") if images.get(split)]
+    return [split for split in SPLITS if images.get(split)]
 
 
 def kinds_of(version: DatasetVersion) -> set[str]:

@@ -4,7 +4,9 @@ The task follows from what the version holds:
 
 - **pose** when it has keypoints: one line per keypoints object,
   ``class cx cy w h x1 y1 v1 ... xK yK vK`` (normalized; unlabelled points 0 0 0), and
-  ``kpt_shape: [K, 3]`` with ``flip_idx`` pairing ``left*``/``right*`` names. Every keypoint
+  ``kpt_shape: [K, 3]`` with ``flip_idx`` pairing left and right keypoints by the rule of
+  :mod:`annotate.keypoints` (``left*``/``right*`` names...), or by the ``flip_pairs`` of the
+  augment recipe the version was built with, as augmentation paired them. Every keypoint
   class must have the same K (Ultralytics has one ``kpt_shape``). Boxes of classes without
   keypoints are written with all points unlabelled; boxes of keypoint classes are left out (the
   keypoints object carries its own box).
@@ -20,7 +22,6 @@ Every image gets a label file (empty for background images). Tags are not writte
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
@@ -29,6 +30,7 @@ import numpy as np
 import yaml
 
 from annotate.geometry import rle_to_mask
+from annotate.keypoints import flip_index
 from datasets.models import DatasetVersion, VersionImage
 
 from . import common
@@ -60,31 +62,11 @@ def check(version: DatasetVersion, kinds: set[str] | None = None) -> str | None:
     return None
 
 
-_SIDE = re.compile(r"left|right", re.IGNORECASE)
-
-
-def _swap_side(name: str) -> str | None:
-    """``left_eye`` -> ``right_eye``, ``leftear`` -> ``rightear``; None when no side is named."""
-    match = _SIDE.search(name)
-    if match is None:
-        return None
-    word = match.group(0)
-    other = "right" if word.lower() == "left" else "left"
-    if word.isupper():
-        other = other.upper()
-    elif word[0].isupper():
-        other = other.capitalize()
-    return name[:match.start()] + other + name[match.end():]
-
-
-def flip_index(names: list[str]) -> list[int]:
-    """For each keypoint, the index of its mirror image (``left_eye`` <-> ``right_eye``), else itself."""
-    by_lower = {name.lower(): i for i, name in enumerate(names)}
-    out = []
-    for i, name in enumerate(names):
-        other = _swap_side(name)
-        out.append(by_lower.get(other.lower(), i) if other else i)
-    return out
+def _recipe_flip_pairs(version: DatasetVersion, label_name: str) -> list | None:
+    """The augment recipe's ``flip_pairs`` for the label, as recorded when the version was requested."""
+    augment = (version.params or {}).get("augment")
+    pairs = augment.get("flip_pairs") if isinstance(augment, dict) else None
+    return pairs.get(label_name) if isinstance(pairs, dict) else None
 
 
 def data_yaml(version: DatasetVersion) -> bytes:
@@ -94,9 +76,10 @@ def data_yaml(version: DatasetVersion) -> bytes:
     data["nc"] = len(version.labels)
     data["names"] = {i: name for i, name in enumerate(version.label_names)}
     if task_of(version) == "pose":
-        names = _keypoint_labels(version)[0]["keypoint_names"]
+        first = _keypoint_labels(version)[0]
+        names = first["keypoint_names"]
         data["kpt_shape"] = [len(names), 3]
-        data["flip_idx"] = flip_index(list(names))
+        data["flip_idx"] = flip_index(list(names), _recipe_flip_pairs(version, first["name"]))
         data["kpt_names"] = {i: list(label["keypoint_names"])
                              for i, label in enumerate(version.labels) if label.get("keypoint_names")}
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import PurePosixPath
 
+from annotate.split_names import UNASSIGNED
+
 from .common import (
     DatasetFiles,
     ImageSpec,
@@ -64,7 +66,7 @@ def _is_id(value) -> bool:
 
 def _split_of(name: str) -> str:
     path = PurePosixPath(name)
-    return split_from_name(path.stem) or split_from_name(path.parent.name) or "unassigned"
+    return split_from_name(path.stem) or split_from_name(path.parent.name) or UNASSIGNED
 
 
 def _skeleton(edges, count: int, file: str, where: str, report: ProblemReport) -> list[list[int]]:

@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from annotate.archives import IGNORED_PARTS, ArchiveRejected, file_members, open_checked_zip, read_member
+from annotate.split_names import TEST, TRAIN, UNASSIGNED, VAL
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 # Names by which datasets call their splits, normalised to ours.
 SPLIT_NAMES = {
-    "train": "train", "training": "train",
-    "val": "val", "valid": "val", "validation": "val",
-    "test": "test", "testing": "test",
+    "train": TRAIN, "training": TRAIN,
+    "val": VAL, "valid": VAL, "validation": VAL,
+    "test": TEST, "testing": TEST,
 }
 _SPLIT_TOKEN = re.compile(r"(?:^|[^a-z])((train|training|val|valid|validation|test|testing)\d*)(?:$|[^a-z0-9])")
 
@@ -134,7 +135,7 @@ class ObjectSpec:
 @dataclass
 class ImageSpec:
     file: str  # path within the DatasetFiles
-    split: str = "unassigned"
+    split: str = UNASSIGNED
     objects: list[ObjectSpec] = field(default_factory=list)
     size: tuple[int, int] | None = None  # (width, height) declared by the annotation file
     where: str = ""  # the annotation file that describes it

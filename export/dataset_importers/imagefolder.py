@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from annotate.split_names import UNASSIGNED
+
 from .common import SPLIT_NAMES, DatasetFiles, ImageSpec, LabelSpec, ObjectSpec, ParsedDataset, ProblemReport
 
 FORMAT = "imagefolder"
@@ -48,6 +50,6 @@ def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
             continue
         label = parts[-2][:100]
         dataset.label(LabelSpec(label))
-        split = SPLIT_NAMES[parts[0].lower()] if split_layout else "unassigned"
+        split = SPLIT_NAMES[parts[0].lower()] if split_layout else UNASSIGNED
         dataset.images.append(ImageSpec(file=name, split=split, objects=[ObjectSpec(label, "tag", {}, "tag")]))
     return dataset

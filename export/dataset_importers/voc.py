@@ -20,6 +20,7 @@ from xml.etree import ElementTree
 import numpy as np
 from PIL import Image as PILImage
 
+from annotate import split_names
 from annotate.geometry import mask_to_rle
 
 from .common import (
@@ -34,7 +35,7 @@ from .common import (
 )
 
 FORMAT = "voc"
-SPLITS = {"train": "train", "val": "val", "test": "test"}
+SPLITS = {name: name for name in split_names.SPLITS}  # ImageSets/Main/<split>.txt
 FLAGS = ("difficult", "truncated", "occluded")
 
 
@@ -133,7 +134,7 @@ def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
         stem = PurePosixPath(xml).stem
         width, height = _number(root, "size/width"), _number(root, "size/height")
         size = (int(width), int(height)) if width and height and width > 0 and height > 0 else None
-        split = splits.get(stem) or splits.get(PurePosixPath(path).stem) or "unassigned"
+        split = splits.get(stem) or splits.get(PurePosixPath(path).stem) or split_names.UNASSIGNED
         spec = ImageSpec(file=path, split=split, size=size, where=xml)
         masks = _object_masks(files, xml, stem, report)
         for index, obj in enumerate(root.findall("object"), start=1):

@@ -19,6 +19,8 @@ from pathlib import PurePosixPath
 
 import yaml
 
+from annotate.split_names import UNASSIGNED
+
 from .common import (
     DatasetFiles,
     ImageSpec,
@@ -120,7 +122,7 @@ def _split_of(path: str, root: str) -> str:
         split = split_from_name(part)  # train, val2017, obj_train_data, ...
         if split:
             return split
-    return "unassigned"
+    return UNASSIGNED
 
 
 def _numbers(tokens: list[str]) -> list[float] | None:

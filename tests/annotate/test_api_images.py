@@ -7,6 +7,7 @@ from PIL import Image as PILImage
 
 from annotate.models import Annotation, Image
 from annotate.storage import media_path
+from annotate.uploads import ImageEntry, images_create_bulk
 from tests.conftest import image_bytes
 
 
@@ -82,13 +83,14 @@ def test_list_filters_and_pagination(api, users, project, labels, add_images):
 
 
 def test_image_list_query_count_is_bounded_at_10000_images(api, users, project, django_assert_max_num_queries):
-    Image.objects.bulk_create(
-        [
-            Image(project=project, sha256=f"{i:064x}", file=f"images/x/{i}.jpg", mime_type="image/jpeg",
-                  size_bytes=1, width=10, height=10, phash="0" * 16)
+    images_create_bulk(
+        project=project,
+        entries=[
+            ImageEntry(sha256=f"{i:064x}", extension="jpg", mime_type="image/jpeg", size_bytes=1, width=10, height=10,
+                       phash="0" * 16)
             for i in range(10_000)
         ],
-        batch_size=2000,
+        user=users["owner"],
     )
     client = api(users["viewer"])
     with django_assert_max_num_queries(6):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from annotate.geometry import GeometryError, bounding_box, mask_to_rle, rle_to_mask, validate_geometry
+from annotate.geometry import GeometryError, bounding_box, mask_box, mask_to_rle, rle_to_mask, validate_geometry
 
 W, H = 100, 80
 KP = ["left_eye", "right_eye", "nose"]
@@ -145,3 +145,33 @@ def test_tag_and_unknown_kind():
     assert check("tag", {}) == {}
     with pytest.raises(GeometryError, match="Unknown annotation kind"):
         check("circle", {})
+
+
+# --- mask -> box ----------------------------------------------------------------------------
+def test_mask_box_is_the_tight_box_of_whole_pixels():
+    mask = np.zeros((H, W), dtype=bool)
+    mask[10:20, 30:35] = True
+    mask[40, 60] = True
+    assert mask_box(mask) == (30.0, 10.0, 31.0, 31.0)
+    single = np.zeros((H, W), dtype=np.uint8)
+    single[4, 3] = 1
+    assert mask_box(single) == (3.0, 4.0, 1.0, 1.0)
+    full = np.ones((H, W), dtype=bool)
+    assert mask_box(full) == (0.0, 0.0, float(W), float(H))
+
+
+def test_mask_box_of_an_array_and_of_its_rle_agree():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mask = np.zeros((H, W), dtype=np.uint8)
+        x, y = rng.integers(0, W - 1), rng.integers(0, H - 1)
+        mask[y:y + rng.integers(1, 30), x:x + rng.integers(1, 30)] = 1
+        geometry = mask_to_rle(mask)
+        assert mask_box(mask) == mask_box(geometry) == bounding_box("mask", geometry)
+        assert all(isinstance(v, float) for v in mask_box(mask))
+
+
+def test_mask_box_of_an_empty_mask_is_none():
+    empty = np.zeros((H, W), dtype=bool)
+    assert mask_box(empty) is None
+    assert mask_box(mask_to_rle(empty)) is None

@@ -1,6 +1,6 @@
 from annotate.imaging import check_image_bytes
 from annotate.models import Annotation, Image
-from annotate.uploads import _save_checked
+from annotate.uploads import images_store_checked
 from tests.conftest import image_bytes
 
 
@@ -11,7 +11,7 @@ def test_health_reports_counts_gaps_invalid_annotations_and_split_leaks(api, use
         ("b.jpg", check_image_bytes(image_bytes(320, 240, seed=2))),
         ("c.jpg", check_image_bytes(image_bytes(320, 240, seed=3))),
     ]
-    a, a2, b, c = _save_checked(project=project, checked=checked, user=users["owner"], source="upload").created
+    a, a2, b, c = images_store_checked(project=project, checked=checked, user=users["owner"], source="upload").created
     Image.objects.filter(pk=a.pk).update(split="train")
     Image.objects.filter(pk=a2.pk).update(split="test")
     Image.objects.filter(pk__in=[b.pk, c.pk]).update(split="train")
@@ -39,6 +39,6 @@ def test_near_duplicates_in_the_same_split_are_not_leaks(api, users, project):
         ("a.jpg", check_image_bytes(image_bytes(320, 240, seed=1, quality=95))),
         ("a2.jpg", check_image_bytes(image_bytes(320, 240, seed=1, quality=50))),
     ]
-    _save_checked(project=project, checked=checked, user=users["owner"], source="upload")
+    images_store_checked(project=project, checked=checked, user=users["owner"], source="upload")
     Image.objects.filter(project=project).update(split="val")
     assert api(users["owner"]).get(f"/api/projects/{project.pk}/health").json()["split_leaks"]["count"] == 0

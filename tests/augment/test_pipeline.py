@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from annotate.geometry import rle_to_mask, validate_geometry
-from augment.pipeline import Augmenter, LabelInfo, derive_flip_pairs
+from annotate.keypoints import mirror_pairs
+from augment.pipeline import Augmenter, LabelInfo
 
 from .helpers import red_bbox, red_region, scene_with_object
 
@@ -125,9 +126,9 @@ def test_flip_pairs_from_the_recipe_override_the_names():
 
 
 def test_derived_flip_pairs():
-    assert derive_flip_pairs(["left_eye", "right_eye", "nose"]) == [(0, 1)]
-    assert derive_flip_pairs(["snout", "leftear", "rightear", "tailbase"]) == [(1, 2)]
-    assert derive_flip_pairs(["LeftHand", "RightHand", "left_knee"]) == [(0, 1)]
+    assert mirror_pairs(["left_eye", "right_eye", "nose"]) == [(0, 1)]
+    assert mirror_pairs(["snout", "leftear", "rightear", "tailbase"]) == [(1, 2)]
+    assert mirror_pairs(["LeftHand", "RightHand", "left_knee"]) == [(0, 1)]
 
 
 def test_keypoints_pushed_out_of_frame_keep_their_place_with_v0():

@@ -201,6 +201,33 @@ def test_flip_index_pairs_left_and_right_names():
     assert yolo.flip_index(["Left_Hand", "Right_Hand"]) == [1, 0]
 
 
+def test_yolo_flip_idx_follows_the_augment_recipes_flip_pairs(project, labels, add_images, build_version, export_zip):
+    from augment.models import Recipe
+
+    images = add_images(2)
+    for image in images:
+        annotate(image, [(labels["face"], "keypoints", FACE)])
+    set_split(images, "train")
+    # The recipe mirrors the face's right eye with its nose (and so does augmentation), not the eyes.
+    spec = {"transforms": [{"name": "HorizontalFlip", "p": 1}], "flip_pairs": {"face": [["right_eye", "nose"]]}}
+    recipe = Recipe.objects.create(project=project, name="odd pairs", spec=spec)
+    version = build_version(project, augment={"recipe": recipe.pk, "copies": 1, "seed": 0})
+    assert version.params["augment"] == {"recipe": recipe.pk, "copies": 1, "seed": 0, "flip_pairs": spec["flip_pairs"]}
+    assert yaml.safe_load(export_zip(version, "yolo", images=False).read("data.yaml"))["flip_idx"] == [0, 2, 1]
+    copy = next(row for row in version.images.all() if row.source == "augmented")
+    original = next(row for row in version.images.all() if row.source != "augmented")
+    flipped = copy.annotations[0]["geometry"]["points"]
+    points = original.annotations[0]["geometry"]["points"]
+    assert [round(p[0] + q[0], 6) for p, q in zip(flipped, [points[i] for i in (0, 2, 1)])] == [64.0] * 3
+
+    # Without flip_pairs the names decide, as before; an empty list for the label means no swap.
+    recipe.spec = {"transforms": [{"name": "HorizontalFlip", "p": 1}], "flip_pairs": {"face": []}}
+    recipe.save()
+    version = build_version(project, augment={"recipe": recipe.pk, "copies": 1, "seed": 0})
+    assert yaml.safe_load(export_zip(version, "yolo", images=False).read("data.yaml"))["flip_idx"] == [0, 1, 2]
+    assert yaml.safe_load(export_zip(build_version(project), "yolo", images=False).read("data.yaml"))["flip_idx"] == [1, 0, 2]
+
+
 def test_yolo_pose_with_different_keypoint_counts_is_refused(api, users, project, labels, add_images, build_version):
     from annotate import services as annotate_services
 
@@ -314,10 +341,10 @@ def test_images_keep_their_bytes(rich, export_zip):
 
 def test_png_images_keep_their_format(project, labels, build_version, export_zip, users):
     from annotate.imaging import check_image_bytes
-    from annotate.uploads import _save_checked
+    from annotate.uploads import images_store_checked
 
     checked = check_image_bytes(image_bytes(32, 32, seed=9, fmt="PNG"))
-    _save_checked(project=project, checked=[("flat.png", checked)], user=users["owner"], source="upload")
+    images_store_checked(project=project, checked=[("flat.png", checked)], user=users["owner"], source="upload")
     archive = export_zip(build_version(project), "yolo")
     assert any(n.endswith("/flat.png") for n in archive.namelist())
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from annotate.access import DENIED_MESSAGES
 from annotate.models import Image, Membership
 from annotate.permissions import Can
-from annotate.selectors import DENIED_MESSAGES
 from synth.models import Asset, SynthJob
 
 from .builders import cutpaste_assets
