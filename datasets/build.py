@@ -269,7 +269,7 @@ _dumps_sorted = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_na
 
 
 def item_digest(*, sha256: str, file_name: str, split: str, width: int, height: int, annotations_json: str) -> str:
-    """What the content hash sees of one frozen image (the annotations as their stored JSON)."""
+    """What the content hash sees of one frozen image (its annotations as JSON with sorted keys)."""
     head = _dumps([sha256, file_name, split, width, height])
     return hashlib.sha256((head + annotations_json).encode()).hexdigest()
 
@@ -342,7 +342,7 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem], *, kinds_expec
                 except GeometryError as exc:
                     raise JobError(f"A generated image ({item.original_name!r}) has invalid geometry: {exc}") from None
         file_name = names.take(item.original_name, item.sha256, item.mime_type)
-        annotations_json = _dumps_sorted(item.annotations)
+        annotations_json = _dumps(item.annotations)  # stored as given: key order is the writers' business
         texts = {"coco": "", "yolo": ""}
         for name, (_, maker) in makers.items():
             texts[name] = maker(item.annotations, index=index, offset=object_offset, width=item.width,
@@ -353,7 +353,7 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem], *, kinds_expec
             _dumps(item.meta),
         ))
         digests.append(item_digest(sha256=item.sha256, file_name=file_name, split=item.split, width=item.width,
-                                   height=item.height, annotations_json=annotations_json))
+                                   height=item.height, annotations_json=_dumps_sorted(item.annotations)))
         object_offset += sum(1 for annotation in item.annotations if annotation["kind"] != "tag")
         images_per_split[item.split] += 1
         for annotation in item.annotations:

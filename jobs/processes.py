@@ -99,7 +99,7 @@ def subprocess_run(
                 proc.kill()
             proc.wait()
             reader.join(timeout=5)
-            if not reader.is_alive():
+            if not reader.is_alive() and proc.stdout is not None:
                 proc.stdout.close()
         if code != 0:
             raise SubprocessFailed(name=name, code=code, stderr_tail=_tail(err, stderr_tail_chars))
