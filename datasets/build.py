@@ -75,6 +75,7 @@ def step_select(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[Ver
     names = dict(LabelClass.objects.filter(project=project).values_list("id", "name"))
     sources = ctx.params["annotation_sources"]
     ids = list(selected_images(project=project, params=ctx.params).values_list("id", flat=True))
+    ctx.total = len(ids)  # for the freeze's progress
     for start in range(0, len(ids), FREEZE_BATCH):
         page = ids[start:start + FREEZE_BATCH]
         chosen: dict[int, list[dict]] = defaultdict(list)
@@ -343,7 +344,7 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem], *, kinds_expec
                     raise JobError(f"A generated image ({item.original_name!r}) has invalid geometry: {exc}") from None
         file_name = names.take(item.original_name, item.sha256, item.mime_type)
         annotations_json = _dumps(item.annotations)  # stored as given: key order is the writers' business
-        texts = {"coco": "", "yolo": ""}
+        texts = dict.fromkeys(VersionImage.MATERIALIZED_COLUMNS, "")
         for name, (_, maker) in makers.items():
             texts[name] = maker(item.annotations, index=index, offset=object_offset, width=item.width,
                                 height=item.height)

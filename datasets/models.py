@@ -91,6 +91,8 @@ class VersionImage(models.Model):
     object_offset = models.PositiveIntegerField(
         default=0, help_text="Objects (non-tag annotations) in the version before this image: global object ids"
     )
+    # Per-image text precomputed at build by registered materializers (datasets.pipeline), by name.
+    MATERIALIZED_COLUMNS = ("coco", "yolo")
     coco = models.TextField(blank=True, help_text="This image's COCO annotation entries, made once at build")
     yolo = models.TextField(blank=True, help_text="This image's YOLO label-file text, made once at build")
     meta = models.JSONField(default=dict, blank=True)

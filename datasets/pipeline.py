@@ -137,6 +137,10 @@ _MATERIALIZERS: dict[str, Materializer] = {}
 
 
 def materializer_register(materializer: Materializer) -> None:
+    from .models import VersionImage
+
+    if materializer.name not in VersionImage.MATERIALIZED_COLUMNS:
+        raise ValueError(f"No VersionImage column holds {materializer.name!r}; use one of {VersionImage.MATERIALIZED_COLUMNS}.")
     _MATERIALIZERS[materializer.name] = materializer
 
 

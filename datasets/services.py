@@ -113,7 +113,6 @@ def version_build(*, version: DatasetVersion, ctx: JobContext | None = None) -> 
         return {"version": version.pk, "status": status}
     VersionImage.objects.filter(version=version).delete()  # a redelivered build starts clean
     build = BuildContext(version=version, params=version.params, job=ctx)
-    build.total = selected_images(project=version.project, params=version.params).count()
     try:
         result = run_pipeline(build)
     except BaseException as exc:

@@ -143,22 +143,9 @@ class JobAlreadyFinished(Exception):
     """Cancelling a job that has already ended."""
 
 
-# Job kinds whose cancel is more than flipping the job's own row (a job made of other jobs), set
-# by the app that owns the kind (in its AppConfig.ready): kind -> handler(job) -> job.
-_CANCEL_HANDLERS: dict[str, Callable[[Job], Job]] = {}
-
-
-def register_cancel_handler(kind: str, handler: Callable[[Job], Job]) -> None:
-    """Route cancels of jobs of ``kind`` to ``handler`` (which raises JobAlreadyFinished too)."""
-    _CANCEL_HANDLERS[kind] = handler
-
-
 def job_cancel(*, job: Job) -> Job:
-    """Cancel a job: a queued one at once, a running one at its next progress report (or as the
-    handler registered for its kind decides). Cancelling a group's parent cancels the group."""
-    handler = _CANCEL_HANDLERS.get(job.kind)
-    if handler is not None:
-        return handler(job)
+    """Cancel a job: a queued one at once, a running one at its next progress report.
+    Cancelling a group's parent cancels the group."""
     if Job.objects.filter(parent_id=job.pk).exists():
         return job_group_cancel(parent=job)
     with transaction.atomic():
