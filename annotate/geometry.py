@@ -12,13 +12,21 @@ sentence a person can act on. Coordinates are pixels of the stored image, origin
 - keypoints: ``{"points": [[x, y, v], ...]}``, one per name of the label's ``keypoint_names``;
   ``v`` is 0 (not labelled), 1 (labelled, hidden) or 2 (visible). Points with v = 0 are stored as 0, 0.
 - tag: ``{}``.
+
+Instance groups: the annotations of one object (say a box, a mask and a keypoints set of one
+person) share a positive ``group`` number within their image; a single-geometry object needs
+none. :func:`validate_groups` holds the rules (one label per group, at most one box, one
+mask-or-polygon and one keypoints set; tags are never grouped), :func:`groups_renumber` the
+canonical numbering every writer of rows stores (1..n in order of first appearance, a group of
+one part is no group), and :func:`objects_of` turns an image's annotations into its objects,
+which is what every dataset format writes and every count counts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -75,13 +83,32 @@ def _polygon(geometry: dict, width: int, height: int) -> dict:
     return {"polygons": cleaned}
 
 
-def _rle_counts_total(counts: str) -> int:
+def rle_counts_max_length(pixels: int) -> int:
+    """The longest compressed RLE string an image of ``pixels`` pixels can have.
+
+    At most ``pixels + 1`` runs, each at most ``pixels`` long; a run is coded as the difference
+    to the run two before it (so up to twice as large, plus a sign bit) in 5-bit characters.
+    Anything longer cannot be a mask of this image, and is refused before it is decoded.
+    """
+    chars_per_run = -(-(max(pixels, 1).bit_length() + 2) // 5)
+    return (pixels + 1) * chars_per_run
+
+
+def _rle_counts_total(counts: str, pixels: int) -> int:
     """Decode COCO's compressed RLE string and return the number of pixels it covers.
 
     Done here rather than trusting pycocotools, whose C decoder reads malformed strings without
-    complaint (and may write past its buffer when the runs add up to more than the image).
+    complaint (and may write past its buffer when the runs add up to more than the image). The
+    length is checked against what the image allows first, and decoding stops as soon as the
+    runs cover more than the image, so a huge string costs nothing.
     """
+    if len(counts) > rle_counts_max_length(pixels):
+        raise GeometryError(
+            f"The mask's RLE counts are {len(counts)} characters long; a mask of a {pixels}-pixel image has "
+            f"at most {rle_counts_max_length(pixels)}."
+        )
     runs: list[int] = []
+    total = 0
     p, n = 0, len(counts)
     while p < n:
         x, k, more = 0, 0, True
@@ -102,7 +129,10 @@ def _rle_counts_total(counts: str) -> int:
         if x < 0:
             raise GeometryError("The mask's RLE counts decode to a negative run length.")
         runs.append(x)
-    return sum(runs)
+        total += x
+        if total > pixels:
+            return total
+    return total
 
 
 def _mask(geometry: dict, width: int, height: int) -> dict:
@@ -116,6 +146,8 @@ def _mask(geometry: dict, width: int, height: int) -> dict:
         raise GeometryError(f"The mask's RLE size {list(size)} does not match the image [{height}, {width}].")
     counts = rle["counts"]
     if isinstance(counts, list):
+        if len(counts) > height * width + 1:
+            raise GeometryError(f"The mask's RLE has {len(counts)} runs; a {width}x{height} image allows at most {height * width + 1}.")
         if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
             raise GeometryError("Uncompressed RLE counts must be non-negative integers.")
         if sum(counts) != height * width:
@@ -123,7 +155,7 @@ def _mask(geometry: dict, width: int, height: int) -> dict:
         counts = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)["counts"]
         counts = counts.decode("ascii")
     elif isinstance(counts, str):
-        total = _rle_counts_total(counts)
+        total = _rle_counts_total(counts, height * width)
         if total != height * width:
             raise GeometryError(f"The mask's RLE covers {total} pixels; the image has {height * width}.")
     else:
@@ -228,3 +260,140 @@ def bounding_box(kind: str, geometry: dict) -> tuple[float, float, float, float]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
     return None
+
+
+# --- instance groups -------------------------------------------------------------------------
+# The slot each groupable kind fills in its object; a group holds at most one of each.
+GROUP_SLOTS = {"box": "box", "polygon": "outline", "mask": "outline", "keypoints": "keypoints"}
+SLOT_WORDS = {"box": "box", "outline": "mask or polygon", "keypoints": "keypoints set"}
+
+
+def group_number(value: Any) -> int | None:
+    """A valid group value (a positive integer or None), or raise :class:`GeometryError`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise GeometryError(f"A group must be a positive integer or null, got {value!r}.")
+    return value
+
+
+def validate_groups(items: Sequence[Mapping]) -> dict[int, str]:
+    """Check the groups of one image's annotations; returns ``{item index: problem}`` (empty: fine).
+
+    ``items`` are mappings with ``label`` (an id or a name), ``kind`` and an optional ``group``.
+    """
+    problems: dict[int, str] = {}
+    labels: dict[int, Any] = {}
+    slots: dict[tuple[int, str], int] = {}
+    for i, item in enumerate(items):
+        group = item.get("group")
+        if group is None:
+            continue
+        kind = item.get("kind")
+        if kind == "tag":
+            problems[i] = "A tag labels the whole image and cannot be part of an object group."
+            continue
+        if kind not in GROUP_SLOTS:
+            continue  # the kind itself is reported by the caller
+        label = item.get("label")
+        if labels.setdefault(group, label) != label:
+            problems[i] = f"Group {group} mixes labels {labels[group]!r} and {label!r}; an object has one label."
+            continue
+        slot = GROUP_SLOTS[kind]
+        if (group, slot) in slots:
+            problems[i] = (
+                f"Group {group} already has a {SLOT_WORDS[slot]} (annotation {slots[group, slot]}); an object has at "
+                "most one box, one mask or polygon and one keypoints set."
+            )
+            continue
+        slots[group, slot] = i
+    return problems
+
+
+def groups_renumber(groups: Sequence[int | None]) -> list[int | None]:
+    """The canonical form of an image's group values: 1..n in order of first appearance, and
+    None for a group with a single part (it says nothing). Stored rows and frozen versions use
+    it, so equal objects give equal rows whatever numbers an editor or a file used."""
+    sizes: dict[int, int] = {}
+    for group in groups:
+        if group is not None:
+            sizes[group] = sizes.get(group, 0) + 1
+    numbers: dict[int, int] = {}
+    out: list[int | None] = []
+    for group in groups:
+        if group is None or sizes[group] < 2:
+            out.append(None)
+        else:
+            out.append(numbers.setdefault(group, len(numbers) + 1))
+    return out
+
+
+def annotations_regroup(annotations: list[dict]) -> list[dict]:
+    """``annotations`` (dicts with an optional ``group`` key) with canonical groups: the key is
+    set where an annotation is grouped and absent where it is not (see :func:`groups_renumber`)."""
+    numbers = groups_renumber([a.get("group") for a in annotations])
+    out = []
+    for annotation, number in zip(annotations, numbers):
+        if annotation.get("group") == number and ("group" in annotation) == (number is not None):
+            out.append(annotation)  # already canonical: no copy
+            continue
+        rest = {k: v for k, v in annotation.items() if k != "group"}
+        out.append(rest if number is None else {**rest, "group": number})
+    return out
+
+
+class ObjectParts(NamedTuple):
+    """One object of an image: its label and its parts (annotation dicts; None where absent)."""
+
+    label: Any
+    box: dict | None
+    outline: dict | None
+    keypoints: dict | None
+
+    @property
+    def parts(self) -> list[dict]:
+        return [p for p in (self.box, self.outline, self.keypoints) if p is not None]
+
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        """The object's box: its box part, else the tight box of its outline, else that of its
+        visible keypoints (an explicit ``bbox`` attribute of a keypoints set, from older imports,
+        counts as its box)."""
+        if self.box is not None:
+            g = self.box["geometry"]
+            return g["x"], g["y"], g["w"], g["h"]
+        if self.outline is not None:
+            return bounding_box(self.outline["kind"], self.outline["geometry"])
+        if self.keypoints is not None:
+            bbox = (self.keypoints.get("attributes") or {}).get("bbox")
+            if isinstance(bbox, list) and len(bbox) == 4 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox
+            ):
+                return float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])
+            return bounding_box("keypoints", self.keypoints["geometry"])
+        return None
+
+
+def objects_of(annotations: Sequence[Mapping]) -> list[ObjectParts]:
+    """An image's objects in order (an object sits where its first part is); tags are not objects.
+
+    Each annotation without a group is an object of its own; annotations sharing a group are one
+    object. Groups are assumed valid (:func:`validate_groups`); were one to mix labels or hold two
+    parts of a slot anyway, the odd part becomes an object of its own rather than being lost.
+    """
+    objects: list[dict] = []
+    by_group: dict[tuple, dict] = {}
+    for annotation in annotations:
+        kind = annotation["kind"]
+        slot = GROUP_SLOTS.get(kind)
+        if slot is None:
+            continue
+        group = annotation.get("group")
+        key = (group, annotation["label"])
+        current = by_group.get(key) if group is not None else None
+        if current is None or slot in current:
+            current = {"label": annotation["label"]}
+            objects.append(current)
+            if group is not None:
+                by_group[key] = current
+        current[slot] = annotation
+    return [ObjectParts(o["label"], o.get("box"), o.get("outline"), o.get("keypoints")) for o in objects]

@@ -1,5 +1,9 @@
 """A project's dataset health report: balance, gaps, broken annotations and split leaks.
 
+Objects are counted as the writers write them (an object group once). "Invalid annotations"
+lists geometry that no longer validates and broken object groups (mixed labels, two boxes, a
+grouped tag: rows written before the rules, or by hand in the database).
+
 Split leaks are near-duplicate images (perceptual hashes at most ``SPLIT_LEAK_MAX_DISTANCE`` bits
 apart) that sit in different splits: the model sees (almost) the test image during training and
 the test score flatters it.
@@ -12,7 +16,7 @@ from collections import defaultdict
 import numpy as np
 from django.conf import settings
 
-from .geometry import GeometryError, validate_geometry
+from .geometry import GeometryError, objects_of, validate_geometry, validate_groups
 from .imaging import hamming_distances
 from .models import Annotation, Image, Project, Split
 
@@ -50,20 +54,43 @@ def project_health(*, project: Project) -> dict:
     annotated: set[int] = set()
     invalid: list[dict] = []
     invalid_count = 0
-    rows = Annotation.objects.filter(image__project=project).values_list("id", "image_id", "label_id", "kind", "geometry")
-    for ann_id, image_id, label_id, kind, geometry in rows.iterator(chunk_size=2000):
+
+    def problem(ann_id: int, image_id: int, text: str) -> None:
+        nonlocal invalid_count
+        invalid_count += 1
+        if len(invalid) < MAX_LISTED:
+            invalid.append({"annotation": ann_id, "image": image_id, "problem": text})
+
+    def image_done(image_id: int, parts: list[dict]) -> None:
+        """Count the image's objects (an object group once) and flag its broken groups."""
+        split = split_of[image_id]
+        for i, text in validate_groups(parts).items():
+            problem(parts[i]["id"], image_id, text)
+        for name in [o.label for o in objects_of(parts)] + [p["label"] for p in parts if p["kind"] == "tag"]:
+            objects[split][name] += 1
+            images_with[split][name].add(image_id)
+
+    rows = (
+        Annotation.objects.filter(image__project=project).order_by("image_id", "id")
+        .values_list("id", "image_id", "label_id", "kind", "geometry", "group")
+    )
+    current: int | None = None
+    parts: list[dict] = []
+    for ann_id, image_id, label_id, kind, geometry, group in rows.iterator(chunk_size=2000):
+        if image_id != current:
+            if current is not None:
+                image_done(current, parts)
+            current, parts = image_id, []
         annotated.add(image_id)
         label = labels[label_id]
-        split = split_of[image_id]
-        objects[split][label.name] += 1
-        images_with[split][label.name].add(image_id)
+        parts.append({"id": ann_id, "label": label.name, "kind": kind, "geometry": geometry, "group": group})
         width, height = size_of[image_id]
         try:
             validate_geometry(kind, geometry, width=width, height=height, keypoint_names=label.keypoint_names)
         except GeometryError as exc:
-            invalid_count += 1
-            if len(invalid) < MAX_LISTED:
-                invalid.append({"annotation": ann_id, "image": image_id, "problem": str(exc)})
+            problem(ann_id, image_id, str(exc))
+    if current is not None:
+        image_done(current, parts)
 
     per_split = {}
     for split in Split.values:

@@ -1,7 +1,8 @@
 """Projects, their members and label classes, images and annotations.
 
 Geometry is stored as JSON in pixels of the stored image (origin top-left) and validated in one
-place, :mod:`annotate.geometry`, by everything that writes it.
+place, :mod:`annotate.geometry`, by everything that writes it. An object with several geometries
+(a person's box, mask and keypoints) is several annotations sharing a ``group`` number.
 """
 
 from __future__ import annotations
@@ -142,6 +143,10 @@ class Annotation(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
     score = models.FloatField(null=True, blank=True, help_text="Confidence, for model predictions")
+    group = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Object id within the image: the annotations of one object (box, mask, keypoints) share it",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

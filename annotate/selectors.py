@@ -119,7 +119,7 @@ def annotations_of_image(*, image: Image) -> QuerySet[Annotation]:
     return Annotation.objects.filter(image=image).order_by("id")
 
 
-ANNOTATION_FIELDS = ("id", "label_id", "kind", "geometry", "attributes", "source", "score", "created_at", "updated_at")
+ANNOTATION_FIELDS = ("id", "label_id", "kind", "geometry", "attributes", "source", "score", "group", "created_at", "updated_at")
 
 
 def annotation_dicts_of_image(*, image: Image) -> list[dict]:

@@ -97,7 +97,7 @@ class ReviewInputSerializer(serializers.Serializer):
 class AnnotationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Annotation
-        fields = ["id", "label", "kind", "geometry", "attributes", "source", "score", "created_at", "updated_at"]
+        fields = ["id", "label", "kind", "geometry", "attributes", "source", "score", "group", "created_at", "updated_at"]
 
 
 class AnnotationInputSerializer(serializers.Serializer):
@@ -107,6 +107,10 @@ class AnnotationInputSerializer(serializers.Serializer):
     attributes = serializers.JSONField(required=False, default=dict)
     source = serializers.ChoiceField(choices=Annotation.Source.choices, required=False, default="manual")
     score = serializers.FloatField(required=False, allow_null=True, default=None)
+    group = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1,
+        help_text="Object id within the image: the parts of one object share it (returned renumbered 1..n)",
+    )
 
 
 class AnnotationsPutSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -19,7 +19,7 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from . import storage
-from .geometry import GeometryError, validate_geometry
+from .geometry import GeometryError, group_number, groups_renumber, validate_geometry, validate_groups
 from .imaging import thumbnail_bytes
 from .models import Annotation, Image, LabelClass, Membership, Project, Role, Split
 
@@ -212,13 +212,17 @@ class AnnotationInput:
     attributes: dict
     source: str = Annotation.Source.MANUAL
     score: float | None = None
+    group: int | None = None
 
 
 def annotations_validate(*, image: Image, items: Iterable[dict]) -> list[AnnotationInput]:
     """Check a whole list of annotations for an image; errors name the item and the field.
 
-    Labels must belong to the image's project; geometry goes through :mod:`annotate.geometry`.
+    Labels must belong to the image's project; geometry and instance groups go through
+    :mod:`annotate.geometry`. Groups come back renumbered in canonical form
+    (:func:`annotate.geometry.groups_renumber`): what the caller numbered 7 and 9 is stored as 1 and 2.
     """
+    items = list(items)
     labels = {label.pk: label for label in LabelClass.objects.filter(project_id=image.project_id)}
     cleaned: list[AnnotationInput] = []
     errors: dict[str, str] = {}
@@ -254,10 +258,19 @@ def annotations_validate(*, image: Image, items: Iterable[dict]) -> list[Annotat
         ):
             errors[f"annotations[{i}].score"] = "A score must be a number between 0 and 1."
             continue
-        cleaned.append(AnnotationInput(label.pk, kind, geometry, attributes, source, score))
+        try:
+            group = group_number(item.get("group"))
+        except GeometryError as exc:
+            errors[f"annotations[{i}].group"] = str(exc)
+            continue
+        cleaned.append(AnnotationInput(label.pk, kind, geometry, attributes, source, score, group))
     if errors:
         raise ValidationError(errors)
-    return cleaned
+    problems = validate_groups([{"label": a.label_id, "kind": a.kind, "group": a.group} for a in cleaned])
+    if problems:
+        raise ValidationError({f"annotations[{i}].group": problem for i, problem in problems.items()})
+    numbers = groups_renumber([a.group for a in cleaned])
+    return [a if a.group == n else replace(a, group=n) for a, n in zip(cleaned, numbers)]
 
 
 def _insert_annotations(*, image_id: int, items: list[AnnotationInput], user_id: int | None) -> list[dict]:
@@ -269,7 +282,7 @@ def _insert_annotations(*, image_id: int, items: list[AnnotationInput], user_id:
     returned dicts have the API's shape, so the caller needs no second read.
     """
     table = connection.ops.quote_name(Annotation._meta.db_table)
-    columns = "image_id, label_id, kind, geometry, attributes, source, score, created_by_id, created_at, updated_at"
+    columns = "image_id, label_id, kind, geometry, attributes, source, score, \"group\", created_by_id, created_at, updated_at"
     now = timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(now)
     result: list[dict] = []
@@ -280,21 +293,21 @@ def _insert_annotations(*, image_id: int, items: list[AnnotationInput], user_id:
             for item in batch:
                 params += [
                     image_id, item.label_id, item.kind, json.dumps(item.geometry), json.dumps(item.attributes),
-                    item.source, item.score, user_id, stamp, stamp,
+                    item.source, item.score, item.group, user_id, stamp, stamp,
                 ]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(batch))
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(batch))
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING id", params)
             ids = [row[0] for row in cursor.fetchall()]
             for pk, item in zip(ids, batch, strict=True):
                 result.append(
                     {"id": pk, "label": item.label_id, "kind": item.kind, "geometry": item.geometry,
                      "attributes": item.attributes, "source": item.source, "score": item.score,
-                     "created_at": now, "updated_at": now}
+                     "group": item.group, "created_at": now, "updated_at": now}
                 )
     return result
 
 
-INSERT_BATCH = 1000  # rows per INSERT: 10 parameters each stays far below SQLite's variable limit
+INSERT_BATCH = 1000  # rows per INSERT: 11 parameters each stays far below SQLite's variable limit
 
 
 def annotations_replace(*, image: Image, expected_revision: int, items: list[AnnotationInput], user=None) -> list[dict]:
@@ -331,6 +344,7 @@ class AnnotationRow:
     attributes: dict = field(default_factory=dict)
     source: str = Annotation.Source.MANUAL
     score: float | None = None
+    group: int | None = None  # canonical within the image (see annotate.geometry.groups_renumber)
 
 
 BUMP_BATCH = 900  # image ids per UPDATE: bounded IN lists (SQLite caps query parameters)
@@ -350,7 +364,8 @@ def annotations_add_bulk(*, rows: Iterable[AnnotationRow], user=None, bump_revis
     objects = [
         Annotation(
             image_id=row.image_id, label_id=row.label_id, kind=row.kind, geometry=row.geometry,
-            attributes=row.attributes, source=row.source, score=row.score, created_by_id=created_by_id,
+            attributes=row.attributes, source=row.source, score=row.score, group=row.group,
+            created_by_id=created_by_id,
         )
         for row in rows
     ]

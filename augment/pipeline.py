@@ -125,6 +125,48 @@ class _Plan:
         return len(self.masks) - 1
 
 
+def _tight_boxes_follow(before: Sequence[dict], after: list[dict]) -> list[dict]:
+    """In an object group, a box that was the tight box of the object's mask or polygon stays so.
+
+    Transformed as four corners, a box grows under rotation while its mask does not; the box of
+    a synthetic or imported object is the tight box of its outline, and must remain that object's
+    box after augmentation. Groups pass through untouched otherwise (the ``group`` key travels
+    with each part), so a mirrored object's box, mask and keypoints stay one object.
+    """
+    tight_before: set = set()
+    for group, parts in _groups(before).items():
+        box, outline = parts.get("box"), parts.get("outline")
+        if box is not None and outline is not None:
+            tight = bounding_box(outline["kind"], outline["geometry"])
+            g = box["geometry"]
+            if tight and all(abs(a - b) <= 1.0 for a, b in zip(tight, (g["x"], g["y"], g["w"], g["h"]))):
+                tight_before.add(group)
+    if not tight_before:
+        return after
+    for group, parts in _groups(after).items():
+        box, outline = parts.get("box"), parts.get("outline")
+        if group in tight_before and box is not None and outline is not None and outline.get("bbox"):
+            x, y, w, h = outline["bbox"]
+            if w >= MIN_BOX_SIDE and h >= MIN_BOX_SIDE:
+                box["geometry"] = {"x": x, "y": y, "w": w, "h": h}
+                box["bbox"] = [x, y, w, h]
+    return after
+
+
+def _groups(annotations: Sequence[dict]) -> dict[Any, dict[str, dict]]:
+    """group -> {"box": part, "outline": part} of the grouped boxes and outlines."""
+    out: dict[Any, dict[str, dict]] = {}
+    for ann in annotations:
+        group = ann.get("group")
+        if group is None:
+            continue
+        if ann["kind"] == "box":
+            out.setdefault(group, {})["box"] = ann
+        elif ann["kind"] in ("mask", "polygon"):
+            out.setdefault(group, {})["outline"] = ann
+    return out
+
+
 def _rasterise(parts: list[np.ndarray], width: int, height: int) -> np.ndarray:
     """Fill polygon parts (continuous pixel coordinates) into a 0/1 mask, sub-pixel accurate."""
     mask = np.zeros((height, width), dtype=np.uint8)
@@ -200,7 +242,7 @@ class Augmenter:
             if geometry is not None:
                 box = bounding_box(ann["kind"], geometry)
                 out.append({**ann, "geometry": geometry, "bbox": [float(v) for v in box] if box else None})
-        return out_image, out
+        return out_image, _tight_boxes_follow(annotations, out)
 
     # --- internals ------------------------------------------------------------------------------
     def _plan_one(self, plan: _Plan, i: int, ann: dict, width: int, height: int) -> None:

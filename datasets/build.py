@@ -32,7 +32,15 @@ from django.db import connection
 from PIL import Image as PILImage
 
 from annotate import storage
-from annotate.geometry import GeometryError, mask_to_rle, rle_to_mask, validate_geometry
+from annotate.geometry import (
+    GeometryError,
+    annotations_regroup,
+    mask_to_rle,
+    objects_of,
+    rle_to_mask,
+    validate_geometry,
+    validate_groups,
+)
 from annotate.models import Annotation, Image, LabelClass, Split
 from annotate.splits import split_for_key, split_key
 from jobs.runner import JobError
@@ -60,7 +68,7 @@ def selected_images(*, project, params: dict):
 
 
 IMAGE_FIELDS = ("id", "file", "sha256", "mime_type", "width", "height", "original_name", "source", "split", "meta")
-ANNOTATION_FIELDS = ("image_id", "label_id", "kind", "geometry", "attributes", "source")
+ANNOTATION_FIELDS = ("image_id", "label_id", "kind", "geometry", "attributes", "source", "group")
 
 
 def step_select(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[VersionItem]:
@@ -80,11 +88,12 @@ def step_select(ctx: BuildContext, items: Iterable[VersionItem]) -> Iterator[Ver
         page = ids[start:start + FREEZE_BATCH]
         chosen: dict[int, list[dict]] = defaultdict(list)
         annotations = Annotation.objects.filter(image_id__in=page, source__in=sources).order_by("id")
-        for image_id, label_id, kind, geometry, attributes, source in annotations.values_list(*ANNOTATION_FIELDS):
-            chosen[image_id].append(
-                {"label": names[label_id], "kind": kind, "geometry": geometry, "attributes": attributes or {},
-                 "source": source}
-            )
+        for image_id, label_id, kind, geometry, attributes, source, group in annotations.values_list(*ANNOTATION_FIELDS):
+            frozen = {"label": names[label_id], "kind": kind, "geometry": geometry, "attributes": attributes or {},
+                      "source": source}
+            if group is not None:  # absent when ungrouped: versions of ungrouped data hash as before
+                frozen["group"] = group
+            chosen[image_id].append(frozen)
         for pk, file, sha256, mime_type, width, height, original_name, source, split, meta in list(
             Image.objects.filter(pk__in=page).order_by("id").values_list(*IMAGE_FIELDS)
         ):
@@ -342,6 +351,11 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem], *, kinds_expec
                     )
                 except GeometryError as exc:
                     raise JobError(f"A generated image ({item.original_name!r}) has invalid geometry: {exc}") from None
+        if item.image_id is None and (problems := validate_groups(item.annotations)):
+            raise JobError(f"A generated image ({item.original_name!r}) has a broken object group: {next(iter(problems.values()))}")
+        # Canonical groups (a step may have dropped a part, leaving a group of one).
+        item.annotations = annotations_regroup(item.annotations)
+        image_objects = objects_of(item.annotations)
         file_name = names.take(item.original_name, item.sha256, item.mime_type)
         annotations_json = _dumps(item.annotations)  # stored as given: key order is the writers' business
         texts = dict.fromkeys(VersionImage.MATERIALIZED_COLUMNS, "")
@@ -355,10 +369,13 @@ def freeze_items(ctx: BuildContext, items: Iterable[VersionItem], *, kinds_expec
         ))
         digests.append(item_digest(sha256=item.sha256, file_name=file_name, split=item.split, width=item.width,
                                    height=item.height, annotations_json=_dumps_sorted(item.annotations)))
-        object_offset += sum(1 for annotation in item.annotations if annotation["kind"] != "tag")
+        object_offset += len(image_objects)
         images_per_split[item.split] += 1
+        for obj in image_objects:  # an object with a box, a mask and keypoints counts once
+            objects[item.split][obj.label] += 1
         for annotation in item.annotations:
-            objects[item.split][annotation["label"]] += 1
+            if annotation["kind"] == "tag":  # an image-level class counts as one object of it
+                objects[item.split][annotation["label"]] += 1
             kinds[annotation["kind"]] += 1
         annotation_count += len(item.annotations)
         index += 1

@@ -35,7 +35,8 @@ class JobProgress(Protocol):
 class VersionItem:
     """One image on its way into a version. Geometry is in pixels of ``file``.
 
-    ``annotations`` are ``{"label": name, "kind", "geometry", "attributes", "source"}`` dicts;
+    ``annotations`` are ``{"label": name, "kind", "geometry", "attributes", "source"}`` dicts, with
+    ``"group"`` (the object's number in the image) on the parts of a multi-geometry object;
     ``image_id`` is the project image it came from (None for an image a step made).
     """
 

@@ -203,8 +203,9 @@ def synthetic_image_store(
     """Store one generated image with its annotations (source ``synthetic``), all or nothing.
 
     ``objects``: ``{"label", "mask" (bool array), "keypoints" or None, "instance"}``. Each object
-    becomes a mask (COCO RLE), the tight box of that mask, and its keypoints if its label has
-    keypoint names. The same bytes stored twice give the existing image back, untouched.
+    becomes one instance group: a mask (COCO RLE), the tight box of that mask, and its keypoints
+    if its label has keypoint names, so every format writes it once. The same bytes stored twice
+    give the existing image back, untouched.
     """
     try:
         checked = check_image_bytes(image_bytes)
@@ -226,7 +227,8 @@ def synthetic_image_store(
                 continue
             attributes = {"instance": obj["instance"]}
             box = dict(zip("xywh", tight))
-            common = {"label": obj["label"], "attributes": attributes, "source": Annotation.Source.SYNTHETIC}
+            common = {"label": obj["label"], "attributes": attributes, "source": Annotation.Source.SYNTHETIC,
+                      "group": len(items) + 1}  # any number distinct per object: stored renumbered 1..n
             items.append({**common, "kind": "mask", "geometry": mask_to_rle(mask)})
             items.append({**common, "kind": "box", "geometry": box})
             names = keypoint_labels.get(obj["label"]) or []
@@ -325,10 +327,16 @@ def _load_cutouts(synth_job: SynthJob) -> list[compositor.Cutout]:
             bgr = cv2.imread(str(storage.media_path(ann.image.file)), cv2.IMREAD_COLOR)
             if bgr is None:
                 continue
-            same = list(Annotation.objects.filter(image=ann.image, label_id=cls["label"]).values("kind", "geometry"))
-            kps = [a["geometry"]["points"] for a in same if a["kind"] == "keypoints"]
-            n_masks = sum(1 for a in same if a["kind"] == "mask")
-            keypoints = kps[0] if len(kps) == 1 and n_masks == 1 else None
+            # The cut-out's keypoints: those of the mask's object (its group); for an ungrouped
+            # mask, the image's only keypoints set of the label when the mask is its only mask.
+            same = list(Annotation.objects.filter(image=ann.image, label_id=cls["label"]).values("kind", "geometry", "group"))
+            if ann.group is not None:
+                kps = [a["geometry"]["points"] for a in same if a["kind"] == "keypoints" and a["group"] == ann.group]
+                keypoints = kps[0] if kps else None
+            else:
+                kps = [a["geometry"]["points"] for a in same if a["kind"] == "keypoints"]
+                n_masks = sum(1 for a in same if a["kind"] == "mask")
+                keypoints = kps[0] if len(kps) == 1 and n_masks == 1 else None
             cutouts.append(
                 compositor.cutout_from_mask(
                     bgr, rle_to_mask(ann.geometry), label=cls["label"], keypoints=keypoints,

@@ -162,11 +162,15 @@ def wait_for(predicate, timeout: float = 60.0, every: float = 0.1):
 
 # --- dataset versions ---------------------------------------------------------------------
 def annotate(image: Image, items: list[tuple], *, user=None) -> None:
-    """Replace an image's annotations with ``(label, kind, geometry[, attributes[, source]])`` tuples."""
+    """Replace an image's annotations with ``(label, kind, geometry[, attributes[, source]][, group])``
+    tuples (a trailing integer is the annotation's object group)."""
     payload = []
     for item in items:
+        group = None
+        if len(item) > 3 and isinstance(item[-1], int):
+            group, item = item[-1], item[:-1]
         label, kind, geometry = item[:3]
-        entry = {"label": label.pk, "kind": kind, "geometry": geometry}
+        entry = {"label": label.pk, "kind": kind, "geometry": geometry, "group": group}
         if len(item) > 3:
             entry["attributes"] = item[3]
         if len(item) > 4:

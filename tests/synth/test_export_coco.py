@@ -1,8 +1,10 @@
 """Synthetic images, built into a dataset version and exported by the real COCO writer, load in pycocotools
-with the same images, boxes, masks and keypoints that synth stored."""
+with the same images, boxes, masks and keypoints that synth stored: one entry per rendered or pasted
+object (its box, mask and keypoints are one instance group)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
@@ -10,9 +12,10 @@ import zipfile
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from annotate import services as annotate_services
-from annotate.geometry import rle_to_mask
+from annotate.geometry import objects_of, rle_to_mask
 from annotate.models import Annotation, Image
 from datasets import services as dataset_services
 from datasets.models import DatasetVersion, VersionImage
@@ -68,39 +71,47 @@ def test_synthetic_images_export_to_coco_that_pycocotools_reads(
     category = {c["name"]: c["id"] for c in coco.loadCats(coco.getCatIds())}
     assert coco.loadCats(category["person"])[0]["keypoints"] == CHARACTER
     source_of = dict(VersionImage.objects.filter(version=version).values_list("index", "source_image_id"))
-    stored_total = 0
+    objects_total = 0
     for coco_image in coco.loadImgs(coco.getImgIds()):
         image = Image.objects.get(pk=source_of[coco_image["id"] - 1])
         assert (coco_image["width"], coco_image["height"]) == (image.width, image.height)
-        stored = list(Annotation.objects.filter(image=image).select_related("label").order_by("id"))
+        stored = [
+            {"label": a.label.name, "kind": a.kind, "geometry": a.geometry, "group": a.group}
+            for a in Annotation.objects.filter(image=image).select_related("label").order_by("id")
+        ]
+        objects = objects_of(stored)
         entries = coco.loadAnns(coco.getAnnIds(imgIds=coco_image["id"]))
-        assert len(entries) == len(stored) > 0
-        stored_total += len(stored)
-        masks = [a for a in stored if a.kind == "mask"]
-        boxes = [a for a in stored if a.kind == "box"]
-        points = [a for a in stored if a.kind == "keypoints"]
-        mask_entries = [e for e in entries if isinstance(e["segmentation"], dict)]
-        box_entries = [e for e in entries if e["segmentation"] == [] and "keypoints" not in e]
-        point_entries = [e for e in entries if "keypoints" in e]
-        assert (len(mask_entries), len(box_entries), len(point_entries)) == (len(masks), len(boxes), len(points))
-        # Same masks, pixel for pixel, through pycocotools' own decoder; each mask's box is the stored tight box.
-        for ann, entry in zip(masks, mask_entries):
-            decoded = coco.annToMask(entry).astype(bool)
-            assert np.array_equal(decoded, rle_to_mask(ann.geometry))
-            assert entry["area"] == decoded.sum() and entry["category_id"] == category[ann.label.name]
+        # Exactly one entry per rendered or pasted object, with every geometry of it.
+        assert len(entries) == len(objects) > 0
+        assert all(len(o.parts) >= 2 and o.box and o.outline for o in objects)
+        objects_total += len(objects)
+        for obj, entry in zip(objects, entries):
+            assert entry["category_id"] == category[obj.label]
+            decoded = coco.annToMask(entry).astype(bool)  # pycocotools' own decoder
+            assert np.array_equal(decoded, rle_to_mask(obj.outline["geometry"]))
+            assert entry["area"] == decoded.sum()
+            box = obj.box["geometry"]
+            assert entry["bbox"] == [box["x"], box["y"], box["w"], box["h"]]
             rows, cols = np.flatnonzero(decoded.any(axis=1)), np.flatnonzero(decoded.any(axis=0))
-            tight = [cols[0], rows[0], cols[-1] + 1 - cols[0], rows[-1] + 1 - rows[0]]
-            assert np.allclose(entry["bbox"], tight)
-        for ann, entry in zip(boxes, box_entries):
-            geometry = ann.geometry
-            assert np.allclose(entry["bbox"], [geometry["x"], geometry["y"], geometry["w"], geometry["h"]])
-            assert entry["category_id"] == category[ann.label.name]
-        for ann, entry in zip(points, point_entries):
-            assert np.allclose(entry["keypoints"], [v for point in ann.geometry["points"] for v in point])
-            assert entry["num_keypoints"] == sum(1 for p in ann.geometry["points"] if p[2] > 0)
-        # The stored boxes are the tight boxes of the stored masks, in the export too.
-        for ann_mask, ann_box in zip(masks, boxes):
-            assert ann_mask.attributes["instance"] == ann_box.attributes["instance"]
-    assert len(coco.getAnnIds()) == stored_total
+            assert np.allclose(entry["bbox"], [cols[0], rows[0], cols[-1] + 1 - cols[0], rows[-1] + 1 - rows[0]])
+            if obj.keypoints is not None:
+                assert np.allclose(entry["keypoints"], [v for point in obj.keypoints["geometry"]["points"] for v in point])
+                assert entry["num_keypoints"] == sum(1 for p in obj.keypoints["geometry"]["points"] if p[2] > 0)
+            else:
+                assert "keypoints" not in entry
+    assert len(coco.getAnnIds()) == objects_total
+    assert sum(sum(per_class.values()) for per_class in version.counts["objects"].values()) == objects_total
     blender_images = [i for i in synthetic if i.meta["generator"] == "blender"]
-    assert len(blender_images) == 1 and len(coco.getAnnIds(catIds=[category["person"]])) >= 3
+    people = coco.loadAnns(coco.getAnnIds(catIds=[category["person"]]))
+    assert len(blender_images) == 1 and len(people) == 1 and "keypoints" in people[0]
+    # The export scored against itself: a perfect score for boxes, masks and keypoints.
+    for iou_type, categories in (("bbox", None), ("segm", None), ("keypoints", [category["person"]])):
+        detections = coco.loadRes([{**a, "score": 1.0} for a in coco.loadAnns(coco.getAnnIds(catIds=categories or []))])
+        evaluation = COCOeval(coco, detections, iou_type)
+        if categories:
+            evaluation.params.catIds = categories
+        evaluation.evaluate()
+        evaluation.accumulate()
+        with contextlib.redirect_stdout(io.StringIO()):
+            evaluation.summarize()
+        assert evaluation.stats[0] == pytest.approx(1.0), iou_type
