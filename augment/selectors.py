@@ -44,14 +44,17 @@ def engine_annotations(*, images: Iterable[Image]) -> tuple[dict[int, list[dict]
     by_image: dict[int, list[dict]] = {image.pk: [] for image in images}
     label_ids: set[int] = set()
     rows = Annotation.objects.filter(image_id__in=by_image).order_by("image_id", "id").values(
-        "id", "image_id", "label_id", "kind", "geometry", "attributes"
+        "id", "image_id", "label_id", "kind", "geometry", "attributes", "group"
     )
     for row in rows:
         label_ids.add(row["label_id"])
-        by_image[row["image_id"]].append({
+        annotation = {
             "id": row["id"], "label": row["label_id"], "kind": row["kind"], "geometry": row["geometry"],
             "attributes": row["attributes"],
-        })
+        }
+        if row["group"] is not None:  # an object's parts travel together (see annotate.geometry)
+            annotation["group"] = row["group"]
+        by_image[row["image_id"]].append(annotation)
     labels = {
         pk: LabelInfo(name=name, keypoint_names=tuple(kps or ()))
         for pk, name, kps in LabelClass.objects.filter(pk__in=label_ids).values_list("id", "name", "keypoint_names")
