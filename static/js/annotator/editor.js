@@ -1,5 +1,7 @@
 // The editor's state: the shapes, the selection, the current label, history; every change
 // goes through change()/begin()+end() so that it can be undone, is redrawn and is autosaved.
+// The selection is `selected` (the primary shape, the one handles, keys and relabelling act on)
+// plus `selection`, a Set of every selected uid (Shift+click extends it; it holds `selected`).
 import { History } from "./history.js";
 import { cloneShape } from "./shapes.js";
 
@@ -14,6 +16,7 @@ export class Editor extends EventTarget {
     this.currentLabel = labels.find((l) => !l.keypoint_names?.length) || labels[0] || null;
     this.shapes = [];
     this.selected = null;
+    this.selection = new Set();
     this.history = new History();
     this.version = 0; // bumped on every change; the saver compares it with what it saved
     this.pendingBefore = null;
@@ -25,7 +28,9 @@ export class Editor extends EventTarget {
 
   restore(shapes) {
     this.shapes = shapes.map((s) => cloneShape(s));
-    if (!this.shapes.some((s) => s.uid === this.selected)) this.selected = null;
+    const uids = new Set(this.shapes.map((s) => s.uid));
+    for (const uid of this.selection) if (!uids.has(uid)) this.selection.delete(uid);
+    if (!uids.has(this.selected)) this.selected = this.selection.size ? [...this.selection].pop() : null;
   }
 
   /** Start a change that may or may not happen (a drag); end() records it if it did. */
@@ -92,10 +97,43 @@ export class Editor extends EventTarget {
     return this.selected == null ? null : this.get(this.selected);
   }
 
+  /** The selected shapes (the primary one last). */
+  selectedShapes() {
+    const out = [];
+    for (const uid of this.selection) if (uid !== this.selected) out.push(this.get(uid));
+    if (this.selected != null) out.push(this.get(this.selected));
+    return out.filter(Boolean);
+  }
+
   select(uid) {
-    if (this.selected === uid) return;
+    if (this.selected === uid && this.selection.size === (uid == null ? 0 : 1)) return;
     this.selected = uid;
+    this.selection = new Set(uid == null ? [] : [uid]);
     this.dispatchEvent(new CustomEvent("select", { detail: { uid } }));
+  }
+
+  /** Select `uids` together, `primary` (default: the first) being the one keys act on. */
+  selectMany(uids, primary = uids[0] ?? null) {
+    this.selection = new Set(uids);
+    this.selected = primary;
+    this.dispatchEvent(new CustomEvent("select", { detail: { uid: primary } }));
+  }
+
+  /** Shift+click: add `uid` to the selection (it becomes the primary one) or take it out. */
+  toggleSelect(uid) {
+    if (this.selection.has(uid)) {
+      this.selection.delete(uid);
+      if (this.selected === uid) this.selected = this.selection.size ? [...this.selection].pop() : null;
+    } else {
+      this.selection.add(uid);
+      this.selected = uid;
+    }
+    this.dispatchEvent(new CustomEvent("select", { detail: { uid: this.selected } }));
+  }
+
+  /** Take `uid` out of the selection, if it is in it. */
+  deselect(uid) {
+    if (this.selection.has(uid)) this.toggleSelect(uid);
   }
 
   setLabel(label) {
@@ -109,7 +147,8 @@ export class Editor extends EventTarget {
 
   remove(uid) {
     this.shapes = this.shapes.filter((s) => s.uid !== uid);
-    if (this.selected === uid) this.selected = null;
+    this.selection.delete(uid);
+    if (this.selected === uid) this.selected = this.selection.size ? [...this.selection].pop() : null;
   }
 
   /** Topmost visible shape under (x, y), in image pixels. */

@@ -2,6 +2,7 @@
 // stage, tools, panel and autosave together, and handles the keyboard.
 import { request } from "./api.js";
 import { Editor } from "./editor.js";
+import { canonicalGroups, groupProblem, groupSizes, isGrouped, nextGroupId, objectName, partsOf } from "./groups.js";
 import { Panel } from "./panel.js";
 import { Saver } from "./saver.js";
 import { cloneShape, fromAnnotation, newUid, toAnnotation, translate } from "./shapes.js";
@@ -19,6 +20,8 @@ class App {
     this.pan = null;
     this.clipboard = null;
     this.theirs = null;
+    this.lastDrawn = null; // uid of the shape drawn last (keypoints right after a box may join it)
+    this.offer = null; // {target, keypoints}: the attach prompt is showing
   }
 
   async start() {
@@ -36,7 +39,10 @@ class App {
     editor.shapes = annotations.annotations.map((a) => fromAnnotation(a, config.width, config.height));
     const stageEl = this.q("[data-testid=annotator-stage]");
     this.stage = new Stage(stageEl, this.q("[data-testid=annotator-image]"), this.q(".ann-canvas"), config.width, config.height);
-    this.stage.scene = () => ({ shapes: editor.shapes, selected: editor.selected, labels: editor.labelsById });
+    this.stage.scene = () => {
+      const related = this.related();
+      return { shapes: editor.shapes, selected: editor.selected, related: related.size ? related : null, labels: editor.labelsById };
+    };
     this.stage.painters.push((ctx) => this.tool?.overlay(ctx));
     this.stage.painters.push((ctx, stage) => {
       if (this.theirs && this.q("[data-testid=conflict-preview]").checked) {
@@ -47,7 +53,10 @@ class App {
     this.tools = makeTools(this);
     this.saver = new Saver({
       url: config.api.annotations, revision: annotations.revision, editor,
-      serialize: () => editor.shapes.map((s) => toAnnotation(s, config.width, config.height)),
+      serialize: () => {
+        const groups = canonicalGroups(editor.shapes);
+        return editor.shapes.map((s, i) => ({ ...toAnnotation(s, config.width, config.height), group: groups[i] }));
+      },
       onState: (state, message) => this.showSaveState(state, message),
       onConflict: (theirs) => this.showConflict(theirs),
       onSaved: () => {
@@ -56,6 +65,7 @@ class App {
       },
     });
     editor.addEventListener("change", (e) => {
+      if (this.offer && e.detail.structural) this.dismissOffer();
       this.stage.render();
       if (e.detail.structural) {
         this.panel.scheduleObjects();
@@ -63,8 +73,9 @@ class App {
         this.saver.schedule();
       }
     });
-    editor.addEventListener("select", (e) => {
-      this.panel.markSelected(e.detail.uid);
+    editor.addEventListener("select", () => {
+      if (this.offer) this.dismissOffer();
+      this.panel.markSelected();
       this.stage.render();
       this.updateHint();
     });
@@ -102,6 +113,7 @@ class App {
   // --- tools and labels ------------------------------------------------------------------
   setTool(name) {
     if (this.editor.readOnly) name = "select";
+    if (this.offer) this.dismissOffer();
     if (this.tool) this.tool.cancel();
     if (name === "keypoints" && !this.editor.currentLabel?.keypoint_names?.length) {
       const kp = this.editor.labels.find((l) => l.keypoint_names?.length);
@@ -121,9 +133,12 @@ class App {
     ed.setLabel(label);
     const sel = ed.selectedShape();
     if (relabel && sel && !sel.locked && !ed.readOnly && sel.label !== label.id) {
-      const old = ed.labelsById.get(sel.label);
-      const fits = sel.kind !== "keypoints" || (label.keypoint_names || []).length === (old?.keypoint_names || []).length;
-      if (fits) ed.change(() => { sel.label = label.id; });
+      // an object has one label: relabelling one part relabels the whole object
+      const parts = partsOf(ed.shapes, sel);
+      const kp = parts.find((s) => s.kind === "keypoints");
+      const old = kp && ed.labelsById.get(kp.label);
+      const fits = !kp || (label.keypoint_names || []).length === (old?.keypoint_names || []).length;
+      if (fits) ed.change(() => { for (const s of parts) s.label = label.id; });
       else this.flash(`${label.name} has a different number of keypoints.`);
     }
     this.panel.renderLabels();
@@ -136,7 +151,7 @@ class App {
     const tag = ed.shapes.find((s) => s.kind === "tag" && s.label === label.id);
     ed.change(() => {
       if (tag) ed.remove(tag.uid);
-      else ed.add({ uid: newUid(), label: label.id, kind: "tag", geometry: {}, attributes: {}, source: "manual", score: null, hidden: false, locked: false });
+      else ed.add({ uid: newUid(), label: label.id, kind: "tag", geometry: {}, attributes: {}, source: "manual", score: null, group: null, hidden: false, locked: false });
     });
   }
 
@@ -148,15 +163,171 @@ class App {
     const shape = this.editor.get(uid);
     if (!shape) return;
     shape[flag] = !shape[flag];
-    if (flag === "hidden" && shape.hidden && this.editor.selected === uid) this.editor.select(null);
+    if (flag === "hidden" && shape.hidden) this.editor.deselect(uid);
     this.panel.scheduleObjects();
     this.stage.render();
+  }
+
+  /** Hide every one of `uids` (an object's parts), or show them all if all are hidden. */
+  toggleHidden(uids) {
+    const shapes = uids.map((uid) => this.editor.get(uid)).filter(Boolean);
+    const hide = shapes.some((s) => !s.hidden);
+    for (const s of shapes) {
+      s.hidden = hide;
+      if (hide) this.editor.deselect(s.uid);
+    }
+    this.panel.scheduleObjects();
+    this.stage.render();
+  }
+
+  /** A click on an object's row selects all its parts (Shift: adds them, or takes them out). */
+  selectObject(uids, extend = false) {
+    const ed = this.editor;
+    if (!extend) return ed.selectMany(uids, uids[0]);
+    const selection = new Set(ed.selection);
+    const all = uids.every((uid) => selection.has(uid));
+    for (const uid of uids) {
+      if (all) selection.delete(uid);
+      else selection.add(uid);
+    }
+    const primary = all ? (selection.has(ed.selected) ? ed.selected : [...selection].pop() ?? null) : uids[0];
+    ed.selectMany([...selection], primary);
   }
 
   deleteShape(uid) {
     const shape = this.editor.get(uid);
     if (!shape || shape.locked) return;
     this.editor.change(() => this.editor.remove(uid));
+  }
+
+  /** Delete the selected shapes (every one of a multi-selection), locked ones excepted. */
+  deleteSelected() {
+    const ed = this.editor;
+    if (ed.selection.size <= 1) return this.deleteShape(ed.selected);
+    const doomed = ed.selectedShapes().filter((s) => !s.locked);
+    if (doomed.length) ed.change(() => { for (const s of doomed) ed.remove(s.uid); });
+  }
+
+  // --- instance groups (one object = its box, mask or polygon and keypoints) --------------
+  /** Shapes drawn besides the primary selection: the rest of the selection, the other parts
+   * of selected objects, and the box the attach prompt offers. */
+  related() {
+    const ed = this.editor;
+    const out = new Set();
+    for (const uid of ed.selection) if (uid !== ed.selected) out.add(uid);
+    for (const s of ed.selectedShapes()) {
+      if (s.group == null) continue;
+      for (const part of partsOf(ed.shapes, s)) if (part.uid !== ed.selected) out.add(part.uid);
+    }
+    if (this.offer) out.add(this.offer.target);
+    return out;
+  }
+
+  /** For tests: the uids highlighted as related to the selection, sorted. */
+  highlighted() {
+    return [...this.related()].sort((a, b) => a - b);
+  }
+
+  /** Every part of the objects the selected shapes belong to (each once). */
+  selectedObjects() {
+    const ed = this.editor;
+    const parts = new Map();
+    for (const s of ed.selectedShapes()) for (const part of partsOf(ed.shapes, s)) parts.set(part.uid, part);
+    return [...parts.values()];
+  }
+
+  /** G: the selected shapes (and the objects they are parts of) become one object. */
+  groupSelected() {
+    const ed = this.editor;
+    if (ed.selection.size < 2) {
+      this.flash("Select two or more shapes (Shift+click) to group them into one object.");
+      return;
+    }
+    const parts = this.selectedObjects();
+    const problem = groupProblem(parts, ed.labelsById);
+    if (problem) {
+      this.flash(`Cannot group: ${problem}.`);
+      return;
+    }
+    const sizes = groupSizes(ed.shapes);
+    const grouped = parts.filter((s) => isGrouped(s, sizes));
+    if (grouped.length === parts.length && new Set(grouped.map((s) => s.group)).size === 1) {
+      this.flash("These are already one object (Shift+G ungroups).");
+      return;
+    }
+    const group = grouped.length ? grouped[0].group : nextGroupId(ed.shapes);
+    ed.change(() => { for (const s of parts) s.group = group; });
+    this.flash(`Grouped: ${objectName(ed.shapes, parts[0], ed.labelsById)} has ${parts.length} parts.`);
+    this.panel.markSelected({ scroll: false });
+  }
+
+  /** Shift+G: the objects of the selected shapes fall apart into separate shapes. */
+  ungroupSelected() {
+    const parts = this.selectedObjects();
+    if (parts.length < 2) {
+      this.flash(this.editor.selection.size ? "The selected shape is not part of a group." : "Select a part of a group to ungroup it.");
+      return;
+    }
+    this.ungroup(parts.map((s) => s.uid));
+  }
+
+  ungroup(uids) {
+    const ed = this.editor;
+    const sizes = groupSizes(ed.shapes);
+    const groups = new Set(uids.map((uid) => ed.get(uid)).filter((s) => s && isGrouped(s, sizes)).map((s) => s.group));
+    if (!groups.size) return;
+    const parts = ed.shapes.filter((s) => groups.has(s.group));
+    ed.change(() => { for (const s of parts) s.group = null; });
+    this.flash(`Ungrouped: ${parts.length} separate shapes.`);
+    this.panel.markSelected({ scroll: false });
+  }
+
+  /** A tool finished a new shape. Keypoints right after a box (or mask, polygon) of their label
+   * that has no keypoints yet: offer to attach them to it. */
+  drew(shape) {
+    const ed = this.editor;
+    const previous = this.lastDrawn == null ? null : ed.get(this.lastDrawn);
+    this.lastDrawn = shape.uid;
+    if (shape.kind !== "keypoints" || !previous || previous.label !== shape.label) return;
+    if (!["box", "polygon", "mask"].includes(previous.kind)) return;
+    const parts = partsOf(ed.shapes, previous);
+    if (parts.some((s) => s.kind === "keypoints") || groupProblem([...parts, shape], ed.labelsById)) return;
+    this.offer = { target: previous.uid, keypoints: shape.uid };
+    const prompt = this.q("[data-testid=attach-prompt]");
+    prompt.querySelector("[data-testid=attach-text]").textContent = `Attach to ${objectName(ed.shapes, previous, ed.labelsById)}?`;
+    prompt.hidden = false;
+    this.panel.markSelected({ scroll: false });
+    this.stage.render();
+  }
+
+  dismissOffer() {
+    this.offer = null;
+    this.q("[data-testid=attach-prompt]").hidden = true;
+    this.panel.markSelected({ scroll: false });
+    this.stage.render();
+  }
+
+  /** Enter / A (or the button) on the attach prompt: the keypoints join the box's object. */
+  attach() {
+    const offer = this.offer;
+    if (!offer) return;
+    this.dismissOffer();
+    const ed = this.editor;
+    const target = ed.get(offer.target), keypoints = ed.get(offer.keypoints);
+    if (!target || !keypoints) return;
+    const parts = [...partsOf(ed.shapes, target), keypoints];
+    const problem = groupProblem(parts, ed.labelsById);
+    if (problem) {
+      this.flash(`Cannot attach: ${problem}.`);
+      return;
+    }
+    const group = isGrouped(target, groupSizes(ed.shapes)) ? target.group : nextGroupId(ed.shapes);
+    ed.change(() => {
+      target.group = group;
+      keypoints.group = group;
+    });
+    this.flash(`Attached: ${objectName(ed.shapes, target, ed.labelsById)} has ${parts.length} parts.`);
+    this.panel.markSelected({ scroll: false });
   }
 
   copy() {
@@ -173,6 +344,7 @@ class App {
     const copy = cloneShape(this.clipboard, { newId: true });
     copy.hidden = false;
     copy.locked = false;
+    copy.group = null; // a copy is an object of its own
     if (copy.kind !== "mask") translate(copy, this.clipboard, 10, 10, ed.width, ed.height);
     ed.change(() => ed.add(copy));
     ed.select(copy.uid);
@@ -190,6 +362,8 @@ class App {
   // --- pointer -----------------------------------------------------------------------------
   bindPointer(el) {
     el.addEventListener("pointerdown", (e) => {
+      if (e.target.closest?.(".ann-prompt")) return; // its buttons are clicked, not drawn on
+      if (this.offer) this.dismissOffer();
       el.focus({ preventScroll: true });
       if (e.button === 2) return;
       try {
@@ -219,6 +393,7 @@ class App {
       this.tool.move(x, y, e);
     });
     const up = (e) => {
+      if (e.target.closest?.(".ann-prompt")) return;
       if (this.pan) {
         this.pan = null;
         el.classList.remove("panning");
@@ -262,6 +437,11 @@ class App {
     const ed = this.editor;
     const ctrl = e.ctrlKey || e.metaKey;
     const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+    if (this.offer && !["Shift", "Control", "Alt", "Meta"].includes(e.key)) {
+      if (!ctrl && !e.altKey && (e.key === "Enter" || key === "a")) return this.done(e, () => this.attach());
+      if (e.key === "Escape") return this.done(e, () => this.dismissOffer());
+      this.dismissOffer(); // any other key keeps them separate, then does what it always does
+    }
     if (key === " ") {
       this.spaceDown = true;
       e.preventDefault();
@@ -281,6 +461,7 @@ class App {
     if (ctrl && key === "v") return this.done(e, () => this.paste());
     if (ctrl && e.key === "Enter") return this.done(e, () => this.markDone());
     if (ctrl || e.altKey) return;
+    if (key === "g") return this.done(e, () => (e.shiftKey ? this.ungroupSelected() : this.groupSelected()));
     if (TOOL_KEYS[key]) return this.done(e, () => this.setTool(TOOL_KEYS[key]));
     if (key === "Escape") {
       return this.done(e, () => {
@@ -307,7 +488,7 @@ class App {
     if (key === "t" && ed.currentLabel) return this.done(e, () => this.toggleTag(ed.currentLabel));
     if (key === "h" && ed.selected != null) return this.done(e, () => this.toggleFlag(ed.selected, "hidden"));
     if (key === "l" && ed.selected != null) return this.done(e, () => this.toggleFlag(ed.selected, "locked"));
-    if ((key === "Delete" || key === "Backspace") && ed.selected != null) return this.done(e, () => this.deleteShape(ed.selected));
+    if ((key === "Delete" || key === "Backspace") && ed.selected != null) return this.done(e, () => this.deleteSelected());
     const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
     if (arrows[key] && ed.selected != null) {
       const step = e.shiftKey ? 10 : 1;
@@ -410,6 +591,7 @@ class App {
         help: () => { this.q("[data-testid=help-overlay]").hidden = false; },
         "mark-done": () => this.markDone(), accept: () => this.review("accept"), reject: () => this.review("reject"),
         "keep-mine": () => this.resolve("mine"), "take-theirs": () => this.resolve("theirs"),
+        attach: () => this.attach(), "keep-separate": () => this.dismissOffer(),
       };
       if (actions[action]) actions[action]();
     });

@@ -1,5 +1,6 @@
 // The side panel and dialogs: label picker, image tags, the object list, help, conflict.
 import { describe } from "./shapes.js";
+import { objectsOf } from "./groups.js";
 import { SHORTCUTS } from "./keys.js";
 
 const el = (tag, attrs = {}, ...children) => {
@@ -68,50 +69,102 @@ export class Panel {
     }, 150);
   }
 
-  /** Built as one HTML string with one delegated click handler: thousands of shapes stay cheap. */
+  /** Built as one HTML string with one delegated click handler: thousands of shapes stay cheap.
+   * One row per object: a shape on its own is a row; a group is a row (`li.group`, "face #2")
+   * with its parts listed under it, each a row of its own (`li[data-uid]`) as before. */
   renderObjects() {
     const { editor } = this.app;
-    const shapes = editor.shapes.filter((s) => s.kind !== "tag");
-    this.objectCount.textContent = String(shapes.length);
-    const parts = [];
-    for (const shape of shapes.slice(0, LIST_LIMIT)) {
+    const objects = objectsOf(editor.shapes);
+    this.objectCount.textContent = String(objects.length);
+    const colorOf = (shape) => {
       const label = editor.labelsById.get(shape.label);
-      const color = /^#[0-9a-fA-F]{6}$/.test(label?.color || "") ? label.color : "#888888";
-      let html = `<li data-uid="${shape.uid}"${shape.uid === editor.selected ? ' class="selected"' : ""}>`
-        + `<span class="swatch" style="background:${color}"></span>`
-        + `<span class="desc">${escapeHtml(describe(shape, editor.labelsById))}</span>`;
+      return /^#[0-9a-fA-F]{6}$/.test(label?.color || "") ? label.color : "#888888";
+    };
+    const row = (shape, part) => {
+      let html = `<li data-uid="${shape.uid}"${part ? ' class="part"' : ""}>`
+        + (part ? "" : `<span class="swatch" style="background:${colorOf(shape)}"></span>`)
+        + `<span class="desc">${escapeHtml(describe(shape, editor.labelsById, { withLabel: !part }))}</span>`;
       if (!editor.readOnly) {
         html += `<button type="button" class="ghost icon${shape.hidden ? " on" : ""}" title="Hide (H)" data-action="hide">${shape.hidden ? "show" : "hide"}</button>`
           + `<button type="button" class="ghost icon${shape.locked ? " on" : ""}" title="Lock (L)" data-action="lock">${shape.locked ? "locked" : "lock"}</button>`
           + '<button type="button" class="ghost icon" title="Delete (Del)" data-action="delete">✕</button>';
       }
-      parts.push(`${html}</li>`);
+      return `${html}</li>`;
+    };
+    const parts = [];
+    for (const object of objects.slice(0, LIST_LIMIT)) {
+      if (object.group == null) {
+        parts.push(row(object.parts[0], false));
+        continue;
+      }
+      const first = object.parts[0];
+      const name = editor.labelsById.get(first.label)?.name || `label ${first.label}`;
+      const hidden = object.parts.every((s) => s.hidden);
+      let html = `<li class="group" data-group="${object.group}" data-number="${object.number}" data-parts="${object.parts.length}">`
+        + `<div class="group-row"><span class="swatch" style="background:${colorOf(first)}"></span>`
+        + `<span class="desc">${escapeHtml(`${name} #${object.number}`)}</span>`
+        + `<span class="muted">${object.parts.length} parts</span>`;
+      if (!editor.readOnly) {
+        html += `<button type="button" class="ghost icon${hidden ? " on" : ""}" title="Hide the whole object" data-action="hide-group">${hidden ? "show" : "hide"}</button>`
+          + '<button type="button" class="ghost icon" title="Ungroup (Shift+G)" data-action="ungroup">ungroup</button>';
+      }
+      parts.push(`${html}</div><ul class="parts">${object.parts.map((s) => row(s, true)).join("")}</ul></li>`);
     }
-    if (shapes.length > LIST_LIMIT) parts.push(`<li class="muted">… and ${shapes.length - LIST_LIMIT} more</li>`);
+    if (objects.length > LIST_LIMIT) parts.push(`<li class="muted">… and ${objects.length - LIST_LIMIT} more</li>`);
     this.objectList.innerHTML = parts.join("");
+    this.marked = [];
+    this.markSelected({ scroll: false });
   }
 
   bindObjects() {
     this.objectList.addEventListener("click", (e) => {
-      const li = e.target.closest("li[data-uid]");
-      if (!li) return;
-      const uid = Number(li.dataset.uid);
       const action = e.target.closest("button")?.dataset.action;
+      const li = e.target.closest("li[data-uid]");
+      if (!li) {
+        const group = e.target.closest("li[data-group]");
+        if (!group) return;
+        const uids = [...group.querySelectorAll("li[data-uid]")].map((node) => Number(node.dataset.uid));
+        if (action === "hide-group") this.app.toggleHidden(uids);
+        else if (action === "ungroup") this.app.ungroup(uids);
+        else this.app.selectObject(uids, e.shiftKey);
+        return;
+      }
+      const uid = Number(li.dataset.uid);
       if (action === "hide") this.app.toggleFlag(uid, "hidden");
       else if (action === "lock") this.app.toggleFlag(uid, "locked");
       else if (action === "delete") this.app.deleteShape(uid);
+      else if (e.shiftKey) this.app.editor.toggleSelect(uid);
       else this.app.selectShape(uid);
     });
   }
 
-  markSelected(uid) {
-    for (const li of this.objectList.querySelectorAll("li.selected")) li.classList.remove("selected");
-    const li = uid == null ? null : this.objectList.querySelector(`li[data-uid="${uid}"]`);
-    if (li) {
-      li.classList.add("selected");
-      // scrolling needs a layout of the list: do it after the stage has been drawn
-      requestAnimationFrame(() => li.scrollIntoView({ block: "nearest" }));
+  /** Mark the selection (`li.selected`), the other parts of selected objects (`li.related`,
+   * data-related="1") and the objects they belong to (`li.group.active`). */
+  markSelected({ scroll = true } = {}) {
+    const { editor } = this.app;
+    for (const node of this.marked || []) {
+      node.classList.remove("selected", "related", "active");
+      delete node.dataset.related;
     }
+    this.marked = [];
+    const mark = (uid, cls) => {
+      const li = this.objectList.querySelector(`li[data-uid="${uid}"]`);
+      if (!li) return null;
+      li.classList.add(cls);
+      if (cls === "related") li.dataset.related = "1";
+      this.marked.push(li);
+      const group = li.closest("li.group");
+      if (group && !group.classList.contains("active")) {
+        group.classList.add("active");
+        this.marked.push(group);
+      }
+      return li;
+    };
+    for (const uid of editor.selection) mark(uid, "selected");
+    for (const uid of this.app.related()) if (!editor.selection.has(uid)) mark(uid, "related");
+    const li = editor.selected == null ? null : this.objectList.querySelector(`li[data-uid="${editor.selected}"]`);
+    // scrolling needs a layout of the list: do it after the stage has been drawn
+    if (li && scroll) requestAnimationFrame(() => li.scrollIntoView({ block: "nearest" }));
   }
 
   renderHelp() {

@@ -1,5 +1,6 @@
 // Shapes: the page's in-memory form of annotations, in pixels of the stored image.
-// A shape is {uid, label, kind, geometry, attributes, source, score, hidden, locked, mask?}.
+// A shape is {uid, label, kind, geometry, attributes, source, score, group, hidden, locked, mask?};
+// `group` is the page's own instance-group number (see groups.js), sent canonically by the saver.
 // Masks keep their pixels as a row-major Uint8Array (`mask.data`) that is never changed in
 // place once another copy (history, clipboard) may see it: painting starts on a fresh copy.
 import { decodeMask, encodeMask } from "../common/rle.js";
@@ -14,7 +15,7 @@ export function fromAnnotation(a, width, height) {
   const shape = {
     uid: newUid(), label: a.label, kind: a.kind, geometry: a.kind === "mask" ? {} : structuredClone(a.geometry || {}),
     attributes: structuredClone(a.attributes || {}), source: a.source || "manual",
-    score: a.score ?? null, hidden: false, locked: false,
+    score: a.score ?? null, group: a.group ?? null, hidden: false, locked: false,
   };
   if (a.kind === "mask") {
     shape.mask = makeMask(decodeMask(a.geometry.rle, width, height), width, height);
@@ -250,20 +251,21 @@ export function paintSegment(mask, ax, ay, bx, by, r, value, width, height) {
   return changed;
 }
 
-export function describe(shape, labelsById) {
+/** "cat · box 100×80"; with `withLabel: false` only "box 100×80" (a part under its object's row). */
+export function describe(shape, labelsById, { withLabel = true } = {}) {
   const label = labelsById.get(shape.label);
-  const name = label ? label.name : `label ${shape.label}`;
+  const prefix = withLabel ? `${label ? label.name : `label ${shape.label}`} · ` : "";
   const g = shape.geometry;
   switch (shape.kind) {
     case "box":
-      return `${name} · box ${Math.round(g.w)}×${Math.round(g.h)}`;
+      return `${prefix}box ${Math.round(g.w)}×${Math.round(g.h)}`;
     case "polygon":
-      return `${name} · polygon (${g.polygons.length} part${g.polygons.length > 1 ? "s" : ""})`;
+      return `${prefix}polygon (${g.polygons.length} part${g.polygons.length > 1 ? "s" : ""})`;
     case "keypoints":
-      return `${name} · ${g.points.filter((p) => p[2] > 0).length}/${g.points.length} points`;
+      return `${prefix}${g.points.filter((p) => p[2] > 0).length}/${g.points.length} points`;
     case "mask":
-      return `${name} · mask`;
+      return `${prefix}mask`;
     default:
-      return `${name} · tag`;
+      return `${prefix}tag`;
   }
 }

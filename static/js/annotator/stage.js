@@ -17,7 +17,7 @@ export class Stage {
     this.tx = 0;
     this.ty = 0;
     this.painters = []; // functions (ctx, stage) drawn after the shapes, in image coordinates
-    this.scene = () => ({ shapes: [], selected: null, labels: new Map() });
+    this.scene = () => ({ shapes: [], selected: null, related: null, labels: new Map() });
     this.pending = false;
     this.lastRenderMs = 0;
     new ResizeObserver(() => this.resize()).observe(element);
@@ -139,11 +139,14 @@ function drawKeypoints(ctx, shape, label, px, selected) {
 
 /** Every visible shape. Unselected boxes — the bulk of a crowded image — are drawn as four
  * pixel-aligned filled rectangles each in device pixels, grouped by colour: axis-aligned fills
- * skip path stroking and anti-aliasing, which is what keeps thousands of boxes cheap. */
-export function drawShapes(ctx, stage, { shapes, selected, labels, ghost = false }) {
+ * skip path stroking and anti-aliasing, which is what keeps thousands of boxes cheap.
+ * `related` (a Set of uids, or null): the other parts of the selected object and the rest of a
+ * multi-selection, drawn as usual and then ringed with a thin dashed frame. */
+export function drawShapes(ctx, stage, { shapes, selected, related = null, labels, ghost = false }) {
   const px = 1 / stage.scale;
   const [vx0, vy0, vx1, vy1] = stage.viewport();
   const boxes = new Map();
+  const rings = [];
   let selectedShape = null;
   ctx.imageSmoothingEnabled = false;
   if (ghost) ctx.setLineDash([6 * px, 4 * px]);
@@ -155,6 +158,7 @@ export function drawShapes(ctx, stage, { shapes, selected, labels, ghost = false
       selectedShape = shape;
       continue;
     }
+    if (related && related.has(shape.uid)) rings.push([b, shape]);
     const label = labels.get(shape.label);
     if (shape.kind === "box" && !ghost) {
       const color = label?.color || "#888888";
@@ -171,6 +175,7 @@ export function drawShapes(ctx, stage, { shapes, selected, labels, ghost = false
     const k = dpr * stage.scale, ox = dpr * stage.tx, oy = dpr * stage.ty;
     boxFrames(ctx, boxes, k, ox, oy, Math.max(1, Math.round(1.5 * dpr)));
   }
+  for (const [b, shape] of rings) relatedRing(ctx, px, b, labels.get(shape.label)?.color || "#888888");
   if (selectedShape) drawOne(ctx, stage, selectedShape, labels.get(selectedShape.label), true, ghost);
 }
 
@@ -208,6 +213,18 @@ function drawOne(ctx, stage, shape, label, selected, ghost) {
   } else if (shape.kind === "keypoints") {
     drawKeypoints(ctx, shape, label, px, selected);
   }
+}
+
+/** A thin dashed frame just outside bbox `b`: white under the label's colour, seen on any image. */
+function relatedRing(ctx, px, b, color) {
+  const pad = 3 * px;
+  const [x, y, w, h] = [b[0] - pad, b[1] - pad, b[2] - b[0] + 2 * pad, b[3] - b[1] + 2 * pad];
+  ctx.lineWidth = 2.5 * px;
+  ctx.strokeStyle = "#ffffff";
+  dashedRect(ctx, x, y, w, h, [5 * px, 3 * px]);
+  ctx.lineWidth = 1.2 * px;
+  ctx.strokeStyle = color;
+  dashedRect(ctx, x, y, w, h, [5 * px, 3 * px]);
 }
 
 function handles(ctx, px, points, color) {

@@ -24,20 +24,26 @@ class Tool {
   overlay() {}
   hint() { return ""; }
   newShape(kind, geometry) {
-    return { uid: newUid(), label: this.editor.currentLabel.id, kind, geometry, attributes: {}, source: "manual", score: null, hidden: false, locked: false };
+    return { uid: newUid(), label: this.editor.currentLabel.id, kind, geometry, attributes: {}, source: "manual", score: null, group: null, hidden: false, locked: false };
   }
 }
 
 export class SelectTool extends Tool {
   hint() {
-    return "Click a shape to select; drag to move, corners/points to reshape; drag empty space to pan. Del deletes.";
+    return "Click a shape to select (Shift+click adds to the selection; G groups it into one object); drag to move, corners/points to reshape; drag empty space to pan. Del deletes.";
   }
 
-  down(x, y) {
+  down(x, y, e) {
     const ed = this.editor;
     const tol = this.tol();
     const sel = ed.selectedShape();
     this.drag = null;
+    if (e?.shiftKey) {
+      // extend (or shrink) the selection; nothing moves. Empty space still pans.
+      const hit = ed.pick(x, y, tol, hitTest);
+      if (hit) ed.toggleSelect(hit.uid);
+      return !!hit;
+    }
     if (sel && !sel.locked && !sel.hidden) {
       let handle = -1;
       if (sel.kind === "box") handle = nearCorner(sel, x, y, tol);
@@ -159,6 +165,7 @@ export class BoxTool extends Tool {
       const shape = this.newShape("box", box);
       this.editor.change(() => this.editor.add(shape));
       this.editor.select(shape.uid);
+      this.app.drew?.(shape);
     }
     this.app.requestRender();
   }
@@ -223,6 +230,7 @@ export class PolygonTool extends Tool {
       this.editor.change(() => this.editor.add(shape));
       this.editor.select(shape.uid);
       this.target = shape.uid;
+      this.app.drew?.(shape);
     }
     if (!more) this.target = null;
     this.app.updateHint();
@@ -324,6 +332,7 @@ export class KeypointsTool extends Tool {
     const shape = this.newShape("keypoints", { points });
     this.editor.change(() => this.editor.add(shape));
     this.editor.select(shape.uid);
+    this.app.drew?.(shape); // may offer to attach them to the box drawn just before
   }
   key(e) {
     if (!this.names().length) return false;
@@ -439,9 +448,11 @@ export class BrushTool extends Tool {
         if (!s.mask.bbox) ed.remove(s.uid);
       }
     }
-    if (this.stroke.created && !this.stroke.created.mask.bbox) ed.remove(this.stroke.created.uid);
+    const created = this.stroke.created;
+    if (created && !created.mask.bbox) ed.remove(created.uid);
     ed.end(this.stroke.changed);
     this.stroke = null;
+    if (created && created.mask.bbox) this.app.drew?.(created);
     this.app.updateHint();
   }
   cancel() {
