@@ -15,16 +15,20 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import ErrorSerializer
 from jobs.serializers import JobSerializer
 
 from . import health, selectors, services, splits, storage, uploads
 from .access import access_image_by_id, access_project_by_id
+from .models import Image, Project, Split
 from .permissions import Can
 from .serializers import (
-    AnnotationSerializer,
     AnnotationsPutSerializer,
+    HealthSerializer,
+    ImageAnnotationsSerializer,
     ImageSerializer,
     ImageUpdateSerializer,
+    ImageUploadResultSerializer,
     ImageUploadSerializer,
     LabelClassSerializer,
     MembershipInputSerializer,
@@ -34,6 +38,8 @@ from .serializers import (
     ReviewInputSerializer,
     RoleInputSerializer,
     SplitInputSerializer,
+    SplitResultSerializer,
+    StaleRevisionSerializer,
     ZipUploadSerializer,
 )
 
@@ -43,6 +49,8 @@ class ProjectListApi(ListAPIView):
     serializer_class = ProjectSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema is built without a user
+            return Project.objects.none()
         return selectors.project_list_with_counts(user=self.request.user)
 
     @extend_schema(request=ProjectInputSerializer, responses={201: ProjectSerializer})
@@ -68,6 +76,7 @@ class ProjectDetailApi(APIView):
         project = services.project_update(project=project, **data.validated_data)
         return Response(ProjectSerializer(project).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, project_id: int):
         project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         services.project_delete(project=project)
@@ -102,6 +111,7 @@ class MemberDetailApi(APIView):
         membership = services.membership_set_role(membership=membership, role=data.validated_data["role"])
         return Response(MembershipSerializer(membership).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, project_id: int, username: str):
         membership = self._membership(request, project_id, username, Can.MANAGE)
         services.membership_remove(membership=membership)
@@ -139,6 +149,7 @@ class LabelDetailApi(APIView):
         label = services.label_update(label=label, **data.validated_data)
         return Response(LabelClassSerializer(label).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, project_id: int, label_id: int):
         project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         services.label_delete(label=selectors.label_get_in_project(project=project, label_id=label_id))
@@ -147,8 +158,11 @@ class LabelDetailApi(APIView):
 
 # --- images ---------------------------------------------------------------------------------
 IMAGE_FILTERS = [
-    OpenApiParameter("split", str), OpenApiParameter("status", str),
-    OpenApiParameter("label", int), OpenApiParameter("source", str), OpenApiParameter("rejected", bool),
+    OpenApiParameter("split", str, enum=Split.values),
+    OpenApiParameter("status", str, enum=Image.Status.values),
+    OpenApiParameter("label", int, description="Images with at least one annotation of this label id"),
+    OpenApiParameter("source", str, enum=Image.Source.values),
+    OpenApiParameter("rejected", bool, description="Rejected in review (true) or not (false)"),
 ]
 
 
@@ -158,6 +172,8 @@ class ImageListApi(ListAPIView):
     filter_backends: list = []
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema is built without a user
+            return Image.objects.none()
         project = access_project_by_id(user=self.request.user, project_id=self.kwargs["project_id"])
         params = self.request.query_params
         label = params.get("label")
@@ -176,7 +192,7 @@ class ImageListApi(ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request={"multipart/form-data": ImageUploadSerializer}, responses={201: dict})
+    @extend_schema(request={"multipart/form-data": ImageUploadSerializer}, responses={201: ImageUploadResultSerializer})
     def post(self, request, project_id: int):
         project = access_project_by_id(user=request.user, project_id=project_id, can=Can.UPLOAD)
         files = request.FILES.getlist("files")
@@ -185,6 +201,7 @@ class ImageListApi(ListAPIView):
             {
                 "created": ImageSerializer(result.created, many=True).data,
                 "duplicates": ImageSerializer(result.duplicates, many=True).data,
+                "repaired": result.repaired,
             },
             status=status.HTTP_201_CREATED,
         )
@@ -197,7 +214,13 @@ class ImageZipUploadApi(APIView):
     def post(self, request, project_id: int):
         """Queue a zip of images for upload; 202 with the job to follow."""
         project = access_project_by_id(user=request.user, project_id=project_id, can=Can.UPLOAD)
-        job = uploads.images_upload_zip_start(project=project, upload=request.FILES.get("file"), user=request.user)
+        # Partial: a missing file gets the service's own message; only the options are validated here.
+        form = ZipUploadSerializer(data=request.data, partial=True)
+        form.is_valid(raise_exception=True)
+        job = uploads.images_upload_zip_start(
+            project=project, upload=request.FILES.get("file"), user=request.user,
+            skip_broken=form.validated_data.get("skip_broken", False),
+        )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -219,6 +242,7 @@ class ImageDetailApi(APIView):
         image = services.image_update(image=image, **fields)
         return Response(ImageSerializer(image).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, image_id: int):
         image = access_image_by_id(user=request.user, image_id=image_id, can=Can.MANAGE)
         services.image_delete(image=image)
@@ -285,7 +309,7 @@ class AnnotationsApi(APIView):
     def _payload(self, image):
         return {"image": image.pk, "revision": image.revision, "annotations": selectors.annotation_dicts_of_image(image=image)}
 
-    @extend_schema(responses=AnnotationSerializer(many=True))
+    @extend_schema(responses=ImageAnnotationsSerializer)
     def get(self, request, image_id: int):
         image = access_image_by_id(user=request.user, image_id=image_id)
         response = Response(self._payload(image))
@@ -295,7 +319,7 @@ class AnnotationsApi(APIView):
     @extend_schema(
         request=AnnotationsPutSerializer,
         parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True)],
-        responses={200: dict, 412: dict, 428: dict},
+        responses={200: ImageAnnotationsSerializer, 412: StaleRevisionSerializer, 428: ErrorSerializer},
     )
     def put(self, request, image_id: int):
         image = access_image_by_id(user=request.user, image_id=image_id, can=Can.ANNOTATE)
@@ -322,7 +346,7 @@ class AnnotationsApi(APIView):
 
 # --- splits and health ----------------------------------------------------------------------
 class SplitApi(APIView):
-    @extend_schema(request=SplitInputSerializer, responses=dict)
+    @extend_schema(request=SplitInputSerializer, responses=SplitResultSerializer)
     def post(self, request, project_id: int):
         project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = SplitInputSerializer(data=request.data)
@@ -331,7 +355,7 @@ class SplitApi(APIView):
 
 
 class HealthApi(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=HealthSerializer)
     def get(self, request, project_id: int):
         project = access_project_by_id(user=request.user, project_id=project_id)
         return Response(health.project_health(project=project))

@@ -4,6 +4,10 @@ Refused before anything is extracted: names that are absolute or climb out with 
 more members than ``ZIP_MAX_MEMBERS``, and archives whose members add up to more than
 ``ZIP_MAX_UNCOMPRESSED_BYTES`` once uncompressed (a zip bomb). Python's ``zipfile`` never returns
 more bytes for a member than its header declares, so checking the declared sizes bounds the work.
+
+One member is read whole into memory (an image, an annotation file), so each read has its own
+cap (:func:`read_member`): a member declaring more is refused without reading a byte, and the read
+itself stops one byte past the cap, so that a header that lies cannot make it hold more.
 """
 
 from __future__ import annotations
@@ -71,13 +75,37 @@ def file_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return sorted(members, key=lambda i: i.filename)
 
 
-def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+READ_CHUNK = 1024 * 1024
+
+
+def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int) -> bytes:
+    """The member's bytes, if it holds at most ``limit`` of them. Raises ArchiveRejected.
+
+    Refused by its declared size first (nothing is read), then read in chunks up to ``limit + 1``
+    bytes: ``archive.read`` would allocate whatever the member claims, and a 1 MB zip may claim a
+    gigabyte. (The whole archive's declared total is bounded by :func:`open_checked_zip`.)
+    """
+    if info.file_size > limit:
+        raise ArchiveRejected(
+            f"The archive member {info.filename!r} is {info.file_size:,} bytes once uncompressed; the limit is "
+            f"{limit:,}; it was not read."
+        )
+    chunks, total = [], 0
     try:
-        return archive.read(info)
+        with archive.open(info) as member:
+            while total <= limit:
+                chunk = member.read(min(READ_CHUNK, limit + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise ArchiveRejected(f"The archive member {info.filename!r} cannot be read ({exc}).") from None
+    if total > limit:
+        raise ArchiveRejected(f"The archive member {info.filename!r} holds more than {limit:,} bytes; the limit is {limit:,}.")
+    return b"".join(chunks)
 
 
-def iter_files(archive: zipfile.ZipFile) -> Iterator[tuple[zipfile.ZipInfo, bytes]]:
+def iter_files(archive: zipfile.ZipFile, *, limit: int) -> Iterator[tuple[zipfile.ZipInfo, bytes]]:
     for info in file_members(archive):
-        yield info, read_member(archive, info)
+        yield info, read_member(archive, info, limit=limit)

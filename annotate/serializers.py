@@ -87,6 +87,11 @@ class ImageUploadSerializer(serializers.Serializer):
 
 class ZipUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
+    skip_broken = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Add the other images when some are broken, listing the broken ones under 'skipped' in the job's "
+        "result (without it, one broken image fails the job and adds none)",
+    )
 
 
 class ReviewInputSerializer(serializers.Serializer):
@@ -134,3 +139,85 @@ class SplitInputSerializer(serializers.Serializer):
     seed = serializers.IntegerField(default=0)
     stratify = serializers.BooleanField(default=False)
     reset = serializers.BooleanField(default=False)
+
+
+# --- response shapes of answers built as plain dicts (they document them in the OpenAPI schema) ---
+class ImageAnnotationsSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    revision = serializers.IntegerField(help_text="Send it back as If-Match with the next PUT")
+    annotations = AnnotationSerializer(many=True)
+
+
+class StaleRevisionSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    revision = serializers.IntegerField(help_text="The image's current revision: GET it again, then retry")
+
+
+class ImageUploadResultSerializer(serializers.Serializer):
+    created = ImageSerializer(many=True, help_text="The images stored by this upload")
+    duplicates = ImageSerializer(many=True, help_text="Files the project already held: the existing images")
+
+
+class SplitCountsSerializer(serializers.Serializer):
+    train = serializers.IntegerField()
+    val = serializers.IntegerField()
+    test = serializers.IntegerField()
+    unassigned = serializers.IntegerField()
+
+
+class SplitResultSerializer(serializers.Serializer):
+    changed = serializers.IntegerField(help_text="Images whose split changed")
+    counts = SplitCountsSerializer(help_text="Images per split afterwards")
+    params = SplitInputSerializer(help_text="The parameters the split ran with")
+
+
+class HealthSplitSerializer(serializers.Serializer):
+    images = serializers.IntegerField()
+    objects = serializers.DictField(child=serializers.IntegerField(), help_text="Annotations per class name")
+    images_per_class = serializers.DictField(child=serializers.IntegerField(), help_text="Images per class name")
+
+
+class HealthSplitsSerializer(serializers.Serializer):
+    train = HealthSplitSerializer()
+    val = HealthSplitSerializer()
+    test = HealthSplitSerializer()
+    unassigned = HealthSplitSerializer()
+
+
+class HealthUnannotatedSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    images = serializers.ListField(child=serializers.IntegerField(), help_text="Ids of the first ones (capped)")
+
+
+class HealthInvalidAnnotationSerializer(serializers.Serializer):
+    annotation = serializers.IntegerField()
+    image = serializers.IntegerField()
+    problem = serializers.CharField()
+
+
+class HealthInvalidAnnotationsSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    items = HealthInvalidAnnotationSerializer(many=True, help_text="The first ones (capped)")
+
+
+class SplitLeakSerializer(serializers.Serializer):
+    images = serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2)
+    splits = serializers.ListField(child=serializers.ChoiceField(choices=list(split_names.SPLITS)), min_length=2, max_length=2)
+    distance = serializers.IntegerField(help_text="Perceptual-hash bits that differ")
+
+
+class HealthSplitLeaksSerializer(serializers.Serializer):
+    max_distance = serializers.IntegerField(help_text="SPLIT_LEAK_MAX_DISTANCE")
+    count = serializers.IntegerField()
+    pairs = SplitLeakSerializer(many=True, help_text="The first ones (capped)")
+
+
+class HealthSerializer(serializers.Serializer):
+    images = serializers.IntegerField()
+    splits = HealthSplitsSerializer()
+    classes = serializers.ListField(child=serializers.CharField(), help_text="Label names")
+    unannotated = HealthUnannotatedSerializer()
+    invalid_annotations = HealthInvalidAnnotationsSerializer()
+    split_leaks = HealthSplitLeaksSerializer(
+        help_text="Near-duplicate images (perceptual hash) that sit in different splits"
+    )

@@ -1,14 +1,22 @@
 """Adding images to a project: several files in one request, or a zip in a background job.
 
 Both are all-or-nothing for broken images: every file is checked before anything is written, and
-a request (or job) with one bad image adds none. Files whose content is not an image at all are
-an error in a request, and skipped (and reported) in a zip, where READMEs and label files are
-common. The same bytes uploaded twice to a project are stored once; the second upload reports
-the existing image (the oldest one of that content) as a duplicate and creates nothing.
+a request (or job) with one bad image adds none; a zip uploaded with ``skip_broken`` adds the rest
+and lists the broken ones it left out (and why) under ``skipped``. Files whose content is not an
+image at all are an error in a request, and skipped (and reported) in a zip, where READMEs and
+label files are common. A JPEG that only lacks its end-of-image marker is stored repaired and
+listed under ``repaired`` (:func:`annotate.imaging.jpeg_missing_eoi_repaired`). The same bytes
+uploaded twice to a project are stored once; the second upload reports the existing image (the
+oldest one of that content) as a duplicate and creates nothing.
+
+An uploaded zip waits for its job under ``DATA_DIR/uploads/``; the job removes it however it ends,
+and :func:`spooled_archives_sweep` (a periodic task) removes what a job never got to (one cancelled
+before it started, a request that died while writing it).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -31,6 +39,8 @@ from .imaging import CheckedImage, ImageRejected, check_image_bytes
 from .models import Image, Project, Split
 
 MAX_REPORTED_PROBLEMS = 20
+MAX_REPORTED_NAMES = 1000
+SKIP_BROKEN_HINT = "send skip_broken=1 to add the other images and list the broken ones under 'skipped'"
 T = TypeVar("T")
 
 
@@ -38,15 +48,18 @@ T = TypeVar("T")
 class UploadResult:
     created: list[Image] = field(default_factory=list)
     duplicates: list[Image] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # {"file", "reason"}: left out (not images; broken ones with skip_broken)
+    repaired: list[str] = field(default_factory=list)  # names of JPEGs stored with their missing EOI marker added
 
     def summary(self) -> dict:
         return {
             "created": len(self.created),
             "duplicates": len(self.duplicates),
-            "created_ids": [i.pk for i in self.created][:1000],
+            "created_ids": [i.pk for i in self.created][:MAX_REPORTED_NAMES],
             "skipped": self.skipped[:MAX_REPORTED_PROBLEMS],
             "skipped_count": len(self.skipped),
+            "repaired": self.repaired[:MAX_REPORTED_NAMES],
+            "repaired_count": len(self.repaired),
         }
 
 
@@ -135,13 +148,16 @@ def images_store_checked(
     Bytes the project already holds are not added again: the result lists the oldest image of
     that content among ``duplicates``; the same bytes twice in ``checked`` are one image. Every
     new image gets ``source`` and a copy of ``meta``. One upload or import at a time per project
-    (:func:`project_images_lock`), so de-duplication is exact under concurrency.
+    (:func:`project_images_lock`), so de-duplication is exact under concurrency. ``repaired`` lists
+    the names of the images that were repaired when checked, duplicates or not.
     """
-    result = UploadResult()
+    result = UploadResult(repaired=[name for name, image in checked if image.repaired])
     unique: dict[str, tuple[str, CheckedImage]] = {}
     for name, image in checked:
         unique.setdefault(image.sha256, (name, image))
     with project_images_lock(project=project):
+        # Until commit, a removal of these files (their last image deleted elsewhere) waits for us.
+        storage.files_lock(storage.image_relative_path(i.sha256, i.extension) for _, i in unique.values())
         existing: dict[str, Image] = {}
         for row in Image.objects.filter(project=project, sha256__in=list(unique)).order_by("id"):
             existing.setdefault(row.sha256, row)  # the oldest image of that content
@@ -166,7 +182,7 @@ def images_upload(*, project: Project, files: list, user, source: str = Image.So
         try:
             if upload.size and upload.size > settings.IMAGE_MAX_BYTES:
                 raise ImageRejected(f"The file is {upload.size:,} bytes; the limit is {settings.IMAGE_MAX_BYTES:,}.")
-            checked.append((name, check_image_bytes(upload.read())))
+            checked.append((name, check_image_bytes(upload.read(settings.IMAGE_MAX_BYTES + 1))))
         except ImageRejected as exc:
             problems[name] = str(exc)
     if problems:
@@ -215,49 +231,103 @@ def zip_check(path: str | Path) -> int:
 ZIP_UPLOAD_KIND = "images.upload_zip"
 
 
-def images_upload_zip_start(*, project: Project, upload, user) -> Job:
+UPLOADS_FOLDER = "uploads"
+# Every folder :func:`zip_upload_spool` writes to (export's dataset imports spool to "imports").
+SPOOL_FOLDERS = (UPLOADS_FOLDER, "imports")
+SPOOL_MAX_AGE_SECONDS = 24 * 3600
+
+
+def images_upload_zip_start(*, project: Project, upload, user, skip_broken: bool = False) -> Job:
     """Check an uploaded zip of images and queue adding them to the project (sent on commit).
 
     A bad archive is refused with ``ValidationError`` and nothing is queued; the job's work is
-    :func:`images_upload_zip`.
+    :func:`images_upload_zip` (``skip_broken``: add the rest when some images are broken).
     """
-    path, count = zip_upload_spool(upload=upload, folder="uploads", check=zip_check)
+    path, count = zip_upload_spool(upload=upload, folder=UPLOADS_FOLDER, check=zip_check)
     with transaction.atomic():
         return job_submit(
             kind=ZIP_UPLOAD_KIND, created_by=user, project=project,
-            params={"path": str(path), "name": upload.name, "files": count},
+            params={"path": str(path), "name": upload.name, "files": count, "skip_broken": bool(skip_broken)},
         )
 
 
-def images_upload_zip(*, project: Project, path: str | Path, user, ctx: JobContext) -> dict:
-    """Job work: add every image in the zip to the project, or none if any image is broken."""
+def images_upload_zip(
+    *, project: Project, path: str | Path, user, ctx: JobContext, skip_broken: bool = False
+) -> dict:
+    """Job work: add every image in the zip to the project, or none if any image is broken.
+
+    With ``skip_broken`` the broken ones (damaged, too large, unreadable members) are left out and
+    listed under ``skipped`` with the reason, and the others are added. The archive is removed
+    however the job ends (done, failed, cancelled): it is only ever read by this job.
+    """
+    try:
+        return _images_upload_zip(project=project, path=path, user=user, ctx=ctx, skip_broken=skip_broken)
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def _images_upload_zip(*, project: Project, path: str | Path, user, ctx: JobContext, skip_broken: bool) -> dict:
     try:
         archive = open_checked_zip(str(path))
     except ArchiveRejected as exc:
         raise JobError(str(exc)) from None
     checked: list[tuple[str, CheckedImage]] = []
     skipped: list[dict] = []
-    broken: list[str] = []
+    broken: list[dict] = []
     with archive:
         members = file_members(archive)
         for index, info in enumerate(members):
             ctx.progress(0.9 * index / max(len(members), 1), f"Checking {info.filename}")
             try:
-                checked.append((info.filename, check_image_bytes(read_member(archive, info))))
+                data = read_member(archive, info, limit=settings.IMAGE_MAX_BYTES)
+                checked.append((info.filename, check_image_bytes(data)))
             except ArchiveRejected as exc:
-                broken.append(str(exc))
+                broken.append({"file": info.filename, "reason": str(exc)})
             except ImageRejected as exc:
                 if str(exc).startswith("The file is not an image"):
                     skipped.append({"file": info.filename, "reason": str(exc)})
                 else:
-                    broken.append(f"{info.filename}: {exc}")
-    if broken:
-        listed = "; ".join(broken[:MAX_REPORTED_PROBLEMS])
-        raise JobError(f"{len(broken)} broken image(s) in the archive, so none were added: {listed}")
+                    broken.append({"file": info.filename, "reason": str(exc)})
+    if broken and not skip_broken:
+        listed = "; ".join(f"{b['file']}: {b['reason']}" for b in broken[:MAX_REPORTED_PROBLEMS])
+        raise JobError(
+            f"{len(broken)} broken image(s) in the archive, so none were added ({SKIP_BROKEN_HINT}): {listed}"
+        )
     if not checked:
-        raise JobError("The archive holds no images.")
+        raise JobError("The archive holds no images." if not broken else "Every image in the archive is broken.")
     ctx.progress(0.9, f"Storing {len(checked)} images", force=True)
     result = images_store_checked(project=project, checked=checked, user=user, source=Image.Source.UPLOAD)
-    result.skipped = skipped
-    Path(path).unlink(missing_ok=True)
+    result.skipped = broken + skipped
     return result.summary()
+
+
+def spooled_archives_sweep(*, max_age: float = SPOOL_MAX_AGE_SECONDS) -> list[Path]:
+    """Remove spooled archives older than ``max_age`` seconds that no waiting or running job reads.
+
+    A job removes its archive when it ends, but one cancelled before a worker took it never runs,
+    and a request that died while spooling leaves a partial file: up to ``ZIP_MAX_BYTES`` each,
+    forever. Archives named in the params of a queued or running job are kept whatever their age
+    (a busy queue may hold a job for longer). Returns the removed paths. Run by a periodic task.
+    """
+    active = {
+        str(params.get("path"))
+        for params in Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).values_list(
+            "params", flat=True
+        )
+        if isinstance(params, dict) and params.get("path")
+    }
+    cutoff = time.time() - max_age
+    removed = []
+    for folder in SPOOL_FOLDERS:
+        root = Path(settings.DATA_DIR) / folder
+        if not root.is_dir():
+            continue
+        for path in root.iterdir():
+            try:
+                if not path.is_file() or path.is_symlink() or path.stat().st_mtime > cutoff or str(path) in active:
+                    continue
+                path.unlink()
+            except FileNotFoundError:  # removed meanwhile (its job ended)
+                continue
+            removed.append(path)
+    return removed

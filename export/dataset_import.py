@@ -24,6 +24,12 @@ from the dataset. With ``clip``, boxes, polygons and keypoints that stick out of
 most :data:`CLIP_MAX_FRACTION` of its size are clipped to it (and counted) instead of being
 refused. Annotations drawn on the raw pixels of a photo whose EXIF
 orientation turns it a quarter (the dataset gives the raw size) are turned upright with it.
+
+Broken image files (damaged, truncated, too large, unreadable) are problems like any other, and the
+refusal says that ``skip_broken`` exists: with it they are left out, with their annotations, and
+the summary lists them (``skipped``: file and reason); every other problem still refuses the
+dataset. A JPEG that only lacks its end-of-image marker is not broken: it is stored repaired and
+listed under ``repaired`` (:func:`annotate.imaging.jpeg_missing_eoi_repaired`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count
@@ -40,7 +47,7 @@ from django.db.models import Count
 from annotate import services as annotate_services
 from annotate import storage
 from annotate.archives import ArchiveRejected
-from annotate.geometry import GeometryError, validate_geometry
+from annotate.geometry import GeometryError, groups_renumber, validate_geometry
 from annotate.imaging import CheckedImage, ImageRejected, check_image_bytes
 from annotate.models import Annotation, Image, LabelClass, Project, Split
 from annotate.services import AnnotationRow
@@ -73,6 +80,11 @@ NORMALIZED_ROUNDING = 1e-4
 # it they are read again from the dataset (and their hash verified) when stored.
 KEEP_IMAGE_BYTES = 256 * 1024 * 1024
 QUERY_BATCH = 500
+MAX_REPORTED_FILES = 1000  # entries of the summary's ``skipped`` and ``repaired`` lists (counts are whole)
+SKIP_BROKEN_HINT = (
+    "{count} of the problems are broken image files: import again with skip_broken=1 (manage.py import_dataset "
+    "--skip-broken) to import everything else and list them under 'skipped'"
+)
 PALETTE = (
     "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
     "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3",
@@ -91,7 +103,8 @@ class _CheckedImage:
     checked: CheckedImage  # its ``data`` may be dropped (b"") to bound memory
     kept: bool
     size_bytes: int
-    objects: list[tuple[str, str, dict, dict]] = field(default_factory=list)  # label, kind, geometry, attrs
+    # label, kind, geometry, attrs, group (the reader's number: made canonical when written)
+    objects: list[tuple[str, str, dict, dict, int | None]] = field(default_factory=list)
 
 
 # --- request-time checks --------------------------------------------------------------------
@@ -279,25 +292,41 @@ def _same_image_in_class_folders(format: str, first: ImageSpec, spec: ImageSpec)
 
 
 def _check_images(
-    *, files: DatasetFiles, dataset: ParsedDataset, labels: dict[str, LabelSpec], clip: bool, report: ProblemReport, ctx
+    *, files: DatasetFiles, dataset: ParsedDataset, labels: dict[str, LabelSpec], clip: bool, report: ProblemReport, ctx,
+    skip_broken: bool = False,
 ) -> tuple[list[_CheckedImage], dict]:
+    """Read and check every image and its objects; problems go to ``report``.
+
+    Broken image files go to the stats' ``skipped`` instead with ``skip_broken``, and are counted
+    (``broken``) otherwise, for the hint at that option.
+    """
     checked: list[_CheckedImage] = []
     first_of: dict[str, _CheckedImage] = {}  # sha256 -> the first entry with those bytes
     stats: Counter = Counter()
     duplicates: list[dict] = []
+    skipped: list[dict] = []
+    repaired: list[str] = []
     kept_bytes = 0
     total = max(len(dataset.images), 1)
     for index, spec in enumerate(dataset.images):
         ctx.progress(0.05 + 0.75 * index / total, f"Checking {spec.file}" if index % 50 == 0 else None)
+        broken = None
         try:
-            data = files.read(spec.file)
+            data = files.read(spec.file, limit=settings.IMAGE_MAX_BYTES)  # an image, whatever its name
             image = check_image_bytes(data)
         except (ImageRejected, ArchiveRejected) as exc:
-            report.add(spec.file, str(exc))
-            continue
+            broken = str(exc)
         except (OSError, SyntaxError, ValueError) as exc:  # Pillow gives up on some truncated headers
-            report.add(spec.file, f"The image is damaged or truncated ({exc}).")
+            broken = f"The image is damaged or truncated ({exc})."
+        if broken is not None:
+            if skip_broken:
+                skipped.append({"file": spec.file, "reason": broken})
+            else:
+                report.add(spec.file, broken)
+                stats["broken"] += 1
             continue
+        if image.repaired:
+            repaired.append(spec.file)
         objects_in = spec.objects
         swapped = bool(spec.size) and image.width != image.height and spec.size == (image.height, image.width)
         if swapped and orientation_of(data) in QUARTER_TURNS:  # drawn on the raw pixels, EXIF ignored
@@ -323,7 +352,7 @@ def _check_images(
                 report.add(spec.where or spec.file, str(exc), obj.where)
                 continue
             stats["clipped"] += clipped
-            objects.append((obj.label, obj.kind, geometry, attributes))
+            objects.append((obj.label, obj.kind, geometry, attributes, obj.group))
         first = first_of.get(image.sha256)
         if first is not None and _same_image_in_class_folders(dataset.format, first.spec, spec):
             first.objects.extend(objects)  # <split>/<class>/<name> in several class folders: several classes
@@ -341,14 +370,14 @@ def _check_images(
         first_of[image.sha256] = item
         checked.append(item)
     stats["image_files"] = len(dataset.images)
-    return checked, {**stats, "duplicates": duplicates}
+    return checked, {**stats, "duplicates": duplicates, "skipped": skipped, "repaired": repaired}
 
 
 def _image_bytes(files: DatasetFiles, item: _CheckedImage) -> bytes:
     """The bytes to store for a checked image, re-read (and verified) if they were not kept."""
     if item.kept:
         return item.checked.data
-    again = check_image_bytes(files.read(item.spec.file))
+    again = check_image_bytes(files.read(item.spec.file, limit=settings.IMAGE_MAX_BYTES))
     if again.sha256 != item.checked.sha256:
         raise ImportRefused(_single(item.spec.file, "The file changed while it was being imported."))
     return again.data
@@ -414,6 +443,20 @@ def _match_existing(items: list[_CheckedImage], by_path: dict, plain: dict) -> l
     return matched
 
 
+def _ensure_stored(files: DatasetFiles, items: list[_CheckedImage]) -> None:
+    """Lock the files of the images about to be added and store again any removed meanwhile.
+
+    They were stored before the transaction, and a file is shared: the last image using it, in
+    another project, may have been deleted since. Under the lock (held until commit) no removal
+    can happen any more (:func:`annotate.storage.files_lock`).
+    """
+    firsts = list({item.checked.sha256: item for item in items}.values())
+    storage.files_lock(storage.image_relative_path(i.checked.sha256, i.checked.extension) for i in firsts)
+    for item in firsts:
+        if not storage.media_path(storage.image_relative_path(item.checked.sha256, item.checked.extension)).exists():
+            storage.store_image(item.checked.sha256, item.checked.extension, _image_bytes(files, item))
+
+
 def _write(
     *, project: Project, files: DatasetFiles, dataset: ParsedDataset, labels: dict[str, LabelSpec],
     items: list[_CheckedImage], user, ctx,
@@ -441,6 +484,7 @@ def _write(
                 )
                 created_labels.append(name)
         new_items = [item for item, row in zip(items, matched) if row is None]
+        _ensure_stored(files, new_items)
         images = images_create_bulk(
             project=project,
             entries=[
@@ -465,11 +509,14 @@ def _write(
             image_id = next(new_ids) if row is None else row["id"]
             if row is not None and item.objects:
                 touched.append(row["id"])
-            for label, kind, geometry, attributes in item.objects:
+            # The parts of one object of the dataset are one group, numbered canonically (a group
+            # left with one part, its others refused or skipped, is no group).
+            groups = groups_renumber([obj[4] for obj in item.objects])
+            for (label, kind, geometry, attributes, _), group in zip(item.objects, groups):
                 annotations.append(
                     AnnotationRow(
                         image_id=image_id, label_id=known[label].pk, kind=kind, geometry=geometry,
-                        attributes=attributes, source=Annotation.Source.IMPORTED,
+                        attributes=attributes, source=Annotation.Source.IMPORTED, group=group,
                     )
                 )
                 by_kind[kind] += 1
@@ -489,12 +536,14 @@ def _write(
 
 
 def dataset_import(
-    *, project: Project, path: str | Path, format: str, user=None, clip: bool = False, ctx=None
+    *, project: Project, path: str | Path, format: str, user=None, clip: bool = False, ctx=None,
+    skip_broken: bool = False,
 ) -> dict:
     """Import the dataset at ``path`` (a zip or a folder) in ``format`` into the project.
 
     All or nothing: raises :class:`ImportRefused` with the report of every problem found (and
-    nothing written) or returns a summary of what was added.
+    nothing written) or returns a summary of what was added. ``skip_broken`` leaves broken image
+    files out (listed in the summary's ``skipped``) instead of counting them as problems.
     """
     ctx = ctx or _NoProgress()
     if format not in READERS:
@@ -511,13 +560,24 @@ def dataset_import(
             raise refuse(mismatch)
         ctx.progress(0.01, "Reading the annotations", force=True)
         report = ProblemReport()
-        dataset = READERS[format].read(files, report)
+        try:
+            dataset = READERS[format].read(files, report)
+        except ArchiveRejected as exc:  # an annotation file over its cap, or unreadable in the zip
+            report.add("", str(exc))
+            raise ImportRefused(report) from None
         if not dataset.images and not report:
             report.add("", f"The dataset has no images ({format}).")
         labels = _labels_check(project=project, dataset=dataset, report=report)
-        items, stats = _check_images(files=files, dataset=dataset, labels=labels, clip=clip, report=report, ctx=ctx)
+        items, stats = _check_images(
+            files=files, dataset=dataset, labels=labels, clip=clip, report=report, ctx=ctx, skip_broken=skip_broken
+        )
+        if stats.get("broken"):
+            hint = SKIP_BROKEN_HINT.format(count=stats["broken"])
+            report.hints.append(hint + ("." if stats["broken"] == report.count else "; the others must be fixed either way."))
         if report:
             raise ImportRefused(report)
+        if not items:
+            raise refuse(f"Every image of the dataset is broken ({len(stats['skipped'])} skipped); nothing was imported.")
         try:
             summary = _write(project=project, files=files, dataset=dataset, labels=labels, items=items, user=user, ctx=ctx)
         except IntegrityError:
@@ -529,6 +589,10 @@ def dataset_import(
     summary["image_files"] = stats["image_files"]
     summary["duplicate_files"] = stats.get("duplicate_files", 0)
     summary["duplicate_file_pairs"] = stats["duplicates"]
+    summary["repaired"] = stats["repaired"][:MAX_REPORTED_FILES]
+    summary["repaired_count"] = len(stats["repaired"])
+    summary["skipped"] = stats["skipped"][:MAX_REPORTED_FILES]
+    summary["skipped_count"] = len(stats["skipped"])
     return summary
 
 
@@ -538,20 +602,29 @@ IMPORT_JOB_KIND = "export.import_dataset"
 
 def dataset_import_job_create(
     *, project: Project, path: str | Path, format: str, user=None, clip: bool = False, name: str = "",
-    delete_after: bool = False,
+    delete_after: bool = False, skip_broken: bool = False,
 ) -> Job:
     """A queued (not yet sent) import job; ``delete_after`` removes ``path`` once the job ends."""
     return job_create(
         kind=IMPORT_JOB_KIND, created_by=user, project=project,
-        params=_import_params(path=path, format=format, clip=clip, name=name, delete_after=delete_after),
+        params=_import_params(
+            path=path, format=format, clip=clip, name=name, delete_after=delete_after, skip_broken=skip_broken
+        ),
     )
 
 
-def _import_params(*, path: str | Path, format: str, clip: bool, name: str, delete_after: bool) -> dict:
-    return {"path": str(path), "format": format, "clip": bool(clip), "name": name, "delete_after": delete_after}
+def _import_params(
+    *, path: str | Path, format: str, clip: bool, name: str, delete_after: bool, skip_broken: bool = False
+) -> dict:
+    return {
+        "path": str(path), "format": format, "clip": bool(clip), "name": name, "delete_after": delete_after,
+        "skip_broken": bool(skip_broken),
+    }
 
 
-def dataset_import_start(*, project: Project, upload, format: str, user, clip: bool = False) -> Job:
+def dataset_import_start(
+    *, project: Project, upload, format: str, user, clip: bool = False, skip_broken: bool = False
+) -> Job:
     """Check an uploaded dataset zip and queue its import (sent to a worker on commit).
 
     The archive is spooled to the media folder and checked first (:func:`import_archive_check`:
@@ -561,7 +634,9 @@ def dataset_import_start(*, project: Project, upload, format: str, user, clip: b
     with transaction.atomic():
         return job_submit(
             kind=IMPORT_JOB_KIND, created_by=user, project=project,
-            params=_import_params(path=path, format=format, clip=clip, name=upload.name or "", delete_after=True),
+            params=_import_params(
+                path=path, format=format, clip=clip, name=upload.name or "", delete_after=True, skip_broken=skip_broken
+            ),
         )
 
 
@@ -575,10 +650,13 @@ def dataset_import_job_run(*, job: Job, ctx) -> dict:
     try:
         return dataset_import(
             project=job.project, path=params["path"], format=params["format"], user=job.created_by,
-            clip=params.get("clip", False), ctx=ctx,
+            clip=params.get("clip", False), ctx=ctx, skip_broken=params.get("skip_broken", False),
         )
     except ImportRefused as exc:
-        job_set_result(job=job, result={"problems": exc.report.as_list(), "problem_count": exc.report.count})
+        result = {"problems": exc.report.as_list(), "problem_count": exc.report.count}
+        if exc.report.hints:
+            result["hints"] = exc.report.hints
+        job_set_result(job=job, result=result)
         raise JobError(str(exc)) from None
     finally:
         if params.get("delete_after"):

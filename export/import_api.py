@@ -28,6 +28,11 @@ class ImportInputSerializer(serializers.Serializer):
         required=False, default=False,
         help_text="Clip boxes, polygons and keypoints slightly outside the image instead of refusing the dataset",
     )
+    skip_broken = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Leave out broken image files (damaged, truncated, too large) and their annotations, listed under "
+        "'skipped' in the job's result, instead of refusing the dataset",
+    )
 
 
 class ProjectImportApi(APIView):
@@ -42,6 +47,6 @@ class ProjectImportApi(APIView):
         data.is_valid(raise_exception=True)
         job = dataset_import_start(
             project=project, upload=data.validated_data["file"], format=data.validated_data["format"],
-            user=request.user, clip=data.validated_data["clip"],
+            user=request.user, clip=data.validated_data["clip"], skip_broken=data.validated_data["skip_broken"],
         )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

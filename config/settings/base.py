@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files (no CDN)
     "jobs",
     "annotate",
     "datasets",
@@ -130,6 +131,9 @@ IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=64_000_000)
 ZIP_MAX_BYTES = env.int("ZIP_MAX_BYTES", default=2 * 1024**3)
 ZIP_MAX_UNCOMPRESSED_BYTES = env.int("ZIP_MAX_UNCOMPRESSED_BYTES", default=8 * 1024**3)
 ZIP_MAX_MEMBERS = env.int("ZIP_MAX_MEMBERS", default=200_000)
+# A dataset's annotation files (COCO json, VOC xml, YOLO txt) are each read whole, so each has a cap
+# too; larger than an image's, as a big COCO split's json runs to hundreds of megabytes.
+IMPORT_ANNOTATION_MAX_BYTES = env.int("IMPORT_ANNOTATION_MAX_BYTES", default=1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024  # JSON bodies (e.g. many annotations)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1000)
@@ -153,19 +157,49 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's defaults, with a JSON parser that answers 400 to bodies nested too deeply.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"token": "30/minute"},
+    # Failed logins (API token and login page), per username tried and per client address;
+    # successful logins are not counted (config/login.py).
+    "DEFAULT_THROTTLE_RATES": {"login_username": "10/minute", "login_address": "30/minute"},
 }
+# Throttles count in the cache: local memory is per process, so with several web processes set
+# CACHE_URL to a shared cache (e.g. redis://host:6379/1) for the rates to hold across them.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lensforge API",
     "DESCRIPTION": "Projects, images, annotations, splits and background jobs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs pages load their JS/CSS from drf_spectacular_sidecar's static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No "valid" badge fetched from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Several models have a `status`, `kind`, `source` or `split` of their own: one name per set.
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "annotate.models.Role",
+        "SplitEnum": "annotate.models.Split",
+        "AssignedSplitEnum": "annotate.split_names.SPLITS",
+        "ImageSourceEnum": "annotate.models.Image.Source",
+        "ImageStatusEnum": "annotate.models.Image.Status",
+        "AnnotationKindEnum": "annotate.models.Annotation.Kind",
+        "AnnotationSourceEnum": "annotate.models.Annotation.Source",
+        "JobStatusEnum": "jobs.models.Job.Status",
+        "VersionStatusEnum": "datasets.models.DatasetVersion.Status",
+        "AssetKindEnum": "synth.models.Asset.Kind",
+    },
 }
 
 # --- background work -----------------------------------------------------------------------
@@ -195,6 +229,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # with it in jobs.registry.job_task.
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "jobs.sweep_stale", "schedule": 60.0},
+    # Uploaded archives no job will read (cancelled before it started, a request that died).
+    "sweep-spooled-archives": {"task": "annotate.sweep_spooled_archives", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
 # A running job touches its heartbeat this often; one silent for JOB_STALE_AFTER seconds is

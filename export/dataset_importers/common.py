@@ -8,7 +8,8 @@ cannot make sense of, so that a refused import lists every problem found, not ju
 
 Files come from :class:`DatasetFiles`: a checked zip archive or a folder on disk, seen the same
 way (relative POSIX paths). A single folder wrapping everything (``dataset/...``, common in zips)
-is looked through.
+is looked through. Every read is capped (:meth:`DatasetFiles.read`), so that no file, whatever its
+header or size on disk claims, makes the importer hold more than the cap in memory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from django.conf import settings
 
 from annotate.archives import IGNORED_PARTS, ArchiveRejected, file_members, open_checked_zip, read_member
 from annotate.split_names import TEST, TRAIN, UNASSIGNED, VAL
@@ -65,12 +68,16 @@ class Problem:
 
 
 class ProblemReport:
-    """Collects what is wrong with a dataset; keeps the first ``keep`` problems and counts all."""
+    """Collects what is wrong with a dataset; keeps the first ``keep`` problems and counts all.
+
+    ``hints`` (what the user can do about it, e.g. an option that would help) end its text.
+    """
 
     def __init__(self, keep: int = 100):
         self.keep = keep
         self.count = 0
         self.problems: list[Problem] = []
+        self.hints: list[str] = []
 
     def add(self, file: str, message: str, object: str = "") -> None:
         self.count += 1
@@ -85,6 +92,7 @@ class ProblemReport:
         lines += [f"- {problem}" for problem in self.problems[:first]]
         if self.count > first:
             lines.append(f"... and {self.count - first} more.")
+        lines += self.hints
         return "\n".join(lines)
 
     def as_list(self, first: int = 100) -> list[dict]:
@@ -122,6 +130,11 @@ class ObjectSpec:
     ``geometry`` has the shape of :mod:`annotate.geometry`; when ``normalized`` is set its
     coordinates are fractions of the image size (YOLO) and become pixels once the image's size
     is known.
+
+    The geometries of one object of the dataset (a COCO entry's box, segmentation and keypoints)
+    are one spec each with the same ``group``: a number unique among the image's objects (any
+    numbering; the import stores the canonical one, :func:`annotate.geometry.groups_renumber`).
+    An object of a single geometry has none. Each part keeps the object's ``where``.
     """
 
     label: str
@@ -130,6 +143,7 @@ class ObjectSpec:
     where: str
     attributes: dict = field(default_factory=dict)
     normalized: bool = False
+    group: int | None = None
 
 
 @dataclass
@@ -139,6 +153,15 @@ class ImageSpec:
     objects: list[ObjectSpec] = field(default_factory=list)
     size: tuple[int, int] | None = None  # (width, height) declared by the annotation file
     where: str = ""  # the annotation file that describes it
+    groups: int = 0  # group numbers given so far (see add_object)
+
+    def add_object(self, parts: list[ObjectSpec]) -> None:
+        """Add one object of the dataset as its geometries: one group when there are several."""
+        if len(parts) > 1:
+            self.groups += 1
+            for part in parts:
+                part.group = self.groups
+        self.objects.extend(parts)
 
 
 @dataclass
@@ -179,7 +202,21 @@ class DatasetFiles:
     def __contains__(self, name: str) -> bool:
         return name in self._set
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, *, limit: int | None = None) -> bytes:
+        """The file's bytes; raises :class:`ArchiveRejected` when it holds more than ``limit``.
+
+        The default limit is ``IMAGE_MAX_BYTES`` for an image (by its name) and
+        ``IMPORT_ANNOTATION_MAX_BYTES`` for anything else (annotation files may be much larger).
+        A file over it is refused by its declared size without being read, and the read itself
+        stops one byte past the limit.
+        """
+        return self._read(name, self.limit_for(name) if limit is None else limit)
+
+    @staticmethod
+    def limit_for(name: str) -> int:
+        return settings.IMAGE_MAX_BYTES if is_image_name(name) else settings.IMPORT_ANNOTATION_MAX_BYTES
+
+    def _read(self, name: str, limit: int) -> bytes:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -209,8 +246,8 @@ class ZipDatasetFiles(DatasetFiles):
         self._infos = {info.filename[len(root):]: info for info in members}
         super().__init__(list(self._infos))
 
-    def read(self, name: str) -> bytes:
-        return read_member(self.archive, self._infos[name])
+    def _read(self, name: str, limit: int) -> bytes:
+        return read_member(self.archive, self._infos[name], limit=limit)
 
     def size(self, name: str) -> int:
         return self._infos[name].file_size
@@ -236,8 +273,16 @@ class FolderDatasetFiles(DatasetFiles):
         self.root = folder / root if root else folder
         super().__init__([name[len(root):] for name in found])
 
-    def read(self, name: str) -> bytes:
-        return (self.root / name).read_bytes()
+    def _read(self, name: str, limit: int) -> bytes:
+        path = self.root / name
+        size = path.stat().st_size
+        if size > limit:
+            raise ArchiveRejected(f"{name} is {size:,} bytes; the limit is {limit:,}; it was not read.")
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)  # it may have grown since
+        if len(data) > limit:
+            raise ArchiveRejected(f"{name} holds more than {limit:,} bytes; the limit is {limit:,}.")
+        return data
 
     def size(self, name: str) -> int:
         return (self.root / name).stat().st_size

@@ -27,5 +27,7 @@ def test_the_job_reports_progress_and_keeps_the_users_file(project, users, tmp_p
     import_dataset.apply(args=[job.pk])
     job.refresh_from_db()
     assert job.status == "succeeded" and job.progress == 1.0
-    assert job.params == {"path": str(path), "format": "coco", "clip": False, "name": "", "delete_after": False}
+    assert job.params == {
+        "path": str(path), "format": "coco", "clip": False, "name": "", "delete_after": False, "skip_broken": False,
+    }
     assert path.exists()

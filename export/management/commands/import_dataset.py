@@ -1,7 +1,8 @@
-"""``manage.py import_dataset PATH --project ID_OR_NAME --format coco|yolo|voc|imagefolder [--clip]``.
+"""``manage.py import_dataset PATH --project ID_OR_NAME --format coco|yolo|voc|imagefolder [--clip] [--skip-broken]``.
 
 Runs the same all-or-nothing import as ``POST /api/projects/{id}/import``, synchronously, with a
 progress bar; PATH may be a zip or a folder. The run is recorded as a job like any other import.
+``--skip-broken`` leaves broken image files out (and lists them) instead of refusing the dataset.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, help="The project's id or exact name")
         parser.add_argument("--format", required=True, choices=FORMATS)
         parser.add_argument("--clip", action="store_true", help="Clip boxes/points slightly outside the image")
+        parser.add_argument(
+            "--skip-broken", action="store_true",
+            help="Leave out broken image files (and their annotations), listing them, instead of refusing the dataset",
+        )
         parser.add_argument("--user", default=None, help="Username recorded as the importer")
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar")
 
@@ -51,14 +56,19 @@ class Command(BaseCommand):
         except LookupError as exc:
             raise CommandError(str(exc)) from None
 
-    def handle(self, *args, path: str, project: str, format: str, clip: bool, user: str | None, **options):
+    def handle(
+        self, *args, path: str, project: str, format: str, clip: bool, user: str | None, skip_broken: bool = False,
+        **options,
+    ):
         target = self._project(project)
         importer = None
         if user:
             importer = get_user_model().objects.filter(username=user).first()
             if importer is None:
                 raise CommandError(f"No user {user!r}.")
-        job = dataset_import_job_create(project=target, path=path, format=format, user=importer, clip=clip, name=path)
+        job = dataset_import_job_create(
+            project=target, path=path, format=format, user=importer, clip=clip, name=path, skip_broken=skip_broken
+        )
         with tqdm(total=1000, disable=options["no_progress"], file=self.stderr, unit="‰", leave=False) as bar:
 
             def work(ctx: JobContext) -> dict:
@@ -76,5 +86,7 @@ class Command(BaseCommand):
             f"{r['annotations_created']} annotations {r['annotations_by_kind']}, labels created "
             f"{len(r['labels_created'])}, matched {len(r['labels_matched'])}; splits {r['splits']}; "
             f"clipped {r['clipped']}; turned upright {r['turned_upright']}; already in the project "
-            f"{r['images_existing']}."
+            f"{r['images_existing']}; repaired {r['repaired_count']}; skipped {r['skipped_count']}."
         )
+        for skipped in r["skipped"]:
+            self.stdout.write(f"  skipped {skipped['file']}: {skipped['reason']}")
