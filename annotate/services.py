@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -43,13 +43,20 @@ def project_update(*, project: Project, **fields) -> Project:
 
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
-    """Delete the project and its rows; stored files no other project uses are removed too."""
-    files = list(project.images.values_list("sha256", "file"))
+    """Delete the project and its rows; stored files no other project uses are removed too.
+
+    Which files are still used is asked after commit, under the files' lock
+    (:func:`annotate.storage.delete_unreferenced`): another project may be uploading the same bytes.
+    """
+    files = list(project.images.values_list("file", flat=True).distinct())
     project.delete()
-    shas = {sha for sha, _ in files}
-    used = set(Image.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
-    for sha, relative in files:
-        transaction.on_commit(lambda r=relative, u=(sha in used): storage.delete_if_unreferenced(r, u))
+    transaction.on_commit(lambda: storage.delete_unreferenced(files, in_use=_image_files_in_use))
+
+
+def _image_files_in_use(relatives: list[str]) -> list[str]:
+    """Those of the stored image files ``relatives`` that an image (of any project) uses."""
+    shas = {PurePosixPath(r).stem for r in relatives}  # a file is named by its content's sha256
+    return list(Image.objects.filter(sha256__in=shas, file__in=relatives).values_list("file", flat=True).distinct())
 
 
 def membership_add(*, project: Project, username: str, role: str) -> Membership:
@@ -176,10 +183,10 @@ def image_review(*, image: Image, accept: bool, comment: str = "") -> Image:
 
 @transaction.atomic
 def image_delete(*, image: Image) -> None:
-    relative, sha = image.file, image.sha256
+    """Delete the image; its stored file goes too once no image uses it (asked as in :func:`project_delete`)."""
+    relative = image.file
     image.delete()
-    used = Image.objects.filter(sha256=sha).exists()
-    transaction.on_commit(lambda: storage.delete_if_unreferenced(relative, used))
+    transaction.on_commit(lambda: storage.delete_unreferenced([relative], in_use=_image_files_in_use))
 
 
 def image_thumbnail(*, image: Image, size: int) -> Path:

@@ -3,18 +3,25 @@
 A file's path is derived from its sha256, so the same bytes are stored once however many times
 (or into however many projects) they are uploaded, and a stored file never changes. Writes go to
 a temporary name first and are renamed into place, so a reader never sees half a file.
+
+Because a file is shared, removing it races with adding a row that uses it: a deleter that found
+no user, and an upload (in another project) that found the file already there, would lose it
+between them. :func:`files_lock` orders the two; see :func:`delete_unreferenced`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
 
 
 def media_path(relative: str) -> Path:
@@ -78,5 +85,72 @@ def thumbnail_relative_path(sha256: str, size: int) -> str:
 
 
 def delete_if_unreferenced(relative: str, still_used: bool) -> None:
+    """Remove ``relative`` unless ``still_used``, an answer its caller found earlier.
+
+    Not safe against a concurrent writer of the same file (the answer may be stale by now): for
+    files that uploads share, use :func:`delete_unreferenced`, which asks again under the lock.
+    """
     if not still_used:
         media_path(relative).unlink(missing_ok=True)
+
+
+# --- the lock between writers and deleters of shared files ------------------------------------
+# PostgreSQL advisory locks are kept in a fixed-size shared table (max_locks_per_transaction), so
+# files are striped over a few lock keys rather than locked one by one: an upload of 10,000
+# images holds at most LOCK_STRIPES locks. Two files on one stripe only make a removal wait for an
+# upload it did not need to wait for.
+LOCK_NAMESPACE = 0x4C46_5354  # first key of the two-key advisory locks: "LFST", Lensforge storage
+LOCK_STRIPES = 64
+DELETE_BATCH = 500
+
+
+def _stripes(relatives: Iterable[str]) -> list[int]:
+    digests = (hashlib.sha256(r.encode()).digest() for r in relatives)
+    return sorted({int.from_bytes(d[:4], "big") % LOCK_STRIPES for d in digests})
+
+
+def files_lock(relatives: Iterable[str], *, exclusive: bool = False) -> None:
+    """Hold the lock of every stored file in ``relatives`` until the current transaction ends.
+
+    Whoever makes a row use a stored file takes it (shared: uploads do not wait for each other)
+    before looking whether the file is there, and keeps it until the row is committed; removing
+    a file takes it exclusively around the check that no row uses it and the unlink. So either
+    the removal sees the committed row and keeps the file, or the writer finds the file gone and
+    writes it again. Take every lock a transaction needs in one call: stripes are taken in order,
+    which is what keeps two transactions from waiting on each other.
+
+    On PostgreSQL these are transaction-level advisory locks. SQLite has nothing to take: every
+    transaction there is ``BEGIN IMMEDIATE`` (``config/settings/base.py``) and holds the one
+    write lock from its start, so writers and removals already run one at a time.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("files_lock holds its locks until the transaction ends; call it inside one.")
+    if connection.vendor == "postgresql":
+        stripes = _stripes(relatives)
+        if stripes:
+            function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+            with connection.cursor() as cursor:  # unnest keeps the array's order: stripes in order
+                cursor.execute(f"SELECT {function}(%s, s) FROM unnest(%s::int[]) AS s", [LOCK_NAMESPACE, stripes])
+    elif connection.vendor == "sqlite":
+        if connection.settings_dict.get("OPTIONS", {}).get("transaction_mode") != "IMMEDIATE":
+            raise ImproperlyConfigured("SQLite transactions must be IMMEDIATE for stored files to be removed safely.")
+    else:
+        raise ImproperlyConfigured(f"No lock for stored files on {connection.vendor}; use PostgreSQL or SQLite.")
+
+
+def delete_unreferenced(relatives: Iterable[str], *, in_use: Callable[[list[str]], Iterable[str]]) -> None:
+    """Remove the stored files among ``relatives`` that nothing uses any more; run it after commit.
+
+    ``in_use(batch)`` returns those of ``batch`` that committed rows still use. It is asked here,
+    under the exclusive :func:`files_lock`, not by the caller earlier: an upload of the same bytes
+    may have committed since, or be about to, and the lock waits for it.
+    """
+    pending = sorted(set(relatives))
+    for start in range(0, len(pending), DELETE_BATCH):
+        batch = pending[start:start + DELETE_BATCH]
+        with transaction.atomic():
+            files_lock(batch, exclusive=True)
+            used = set(in_use(batch))
+            for relative in batch:
+                if relative not in used:
+                    media_path(relative).unlink(missing_ok=True)

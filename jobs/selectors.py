@@ -10,11 +10,17 @@ from .models import Job
 OWNER_ROLE = "owner"
 
 
+def _visible(user_is_member: Q, user) -> Q:
+    """A project's job is its current members' (someone removed from the project loses the jobs
+    they started there with the rest of it); a job of no project is whoever started it."""
+    return Q(project__isnull=True, created_by=user) | user_is_member
+
+
 def jobs_visible_to(*, user) -> QuerySet[Job]:
-    """Jobs the user started, and jobs of projects the user is a member of."""
+    """Jobs of projects the user is a member of, and the jobs of no project the user started."""
     if user.is_superuser:
         return Job.objects.all()
-    return Job.objects.filter(Q(created_by=user) | Q(project__memberships__user=user)).distinct()
+    return Job.objects.filter(_visible(Q(project__memberships__user=user), user)).distinct()
 
 
 def access_job_by_id(*, user, job_id: int) -> Job:
@@ -33,7 +39,7 @@ def access_job_by_id(*, user, job_id: int) -> Job:
         membership = FilteredRelation("project__memberships", condition=Q(project__memberships__user=user))
         job = (
             jobs.annotate(membership=membership, user_role=F("membership__role"))
-            .filter(Q(created_by=user) | Q(membership__isnull=False), pk=job_id)
+            .filter(_visible(Q(membership__isnull=False), user), pk=job_id)
             .first()
         )
     if job is None:
@@ -42,11 +48,13 @@ def access_job_by_id(*, user, job_id: int) -> Job:
 
 
 def job_can_cancel(*, user, job: Job) -> bool:
-    """Whoever started it, a project owner, or a superuser."""
-    if user.is_superuser or job.created_by_id == user.pk:
+    """A superuser; a project owner; whoever started it, while still a member of its project."""
+    if user.is_superuser:
         return True
     if not job.project_id:
-        return False
+        return job.created_by_id == user.pk
     if hasattr(job, "user_role"):  # looked up by access_job_by_id
-        return job.user_role == OWNER_ROLE
-    return job.project.memberships.filter(user=user, role=OWNER_ROLE).exists()
+        role = job.user_role
+    else:
+        role = job.project.memberships.filter(user=user).values_list("role", flat=True).first()
+    return role == OWNER_ROLE or (role is not None and job.created_by_id == user.pk)

@@ -219,7 +219,7 @@ def synthetic_image_store(
         if not result.created:
             return result.duplicates[0]
         image = result.created[0]
-        items = []
+        items: list[dict] = []
         for obj in objects:
             mask = obj["mask"]
             tight = mask_box(mask)

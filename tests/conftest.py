@@ -48,6 +48,16 @@ def image_bytes(width: int = 64, height: int = 48, *, seed: int = 0, fmt: str = 
     return out.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache: login throttles count failures there, and one test's
+    failed logins (all from 127.0.0.1) must not throttle the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def make_user(django_user_model):
     def make(username: str, **extra):
