@@ -24,9 +24,15 @@ from .recipes import transform_catalog
 from .serializers import (
     CloneProfileSerializer,
     CorruptionInputSerializer,
+    CorruptionManifestSerializer,
+    CorruptionRunningSerializer,
     PreviewInputSerializer,
+    PreviewSerializer,
+    ProfileDetailSerializer,
+    ProfileSerializer,
     RecipeInputSerializer,
     RecipeSerializer,
+    TransformSerializer,
 )
 
 
@@ -34,7 +40,7 @@ from .serializers import (
 class ProfileListApi(APIView):
     """The built-in device profiles: what camera failure each simulates, why its ranges, its recipe."""
 
-    @extend_schema(responses=dict, operation_id="augment_profiles_list")
+    @extend_schema(responses=ProfileSerializer(many=True), operation_id="augment_profiles_list")
     def get(self, request):
         return Response([profile.as_dict() for profile in PROFILES.values()])
 
@@ -42,7 +48,7 @@ class ProfileListApi(APIView):
 class ProfileDetailApi(APIView):
     """One profile, with the exact corruption recipe of each severity 1-5."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=ProfileDetailSerializer)
     def get(self, request, slug: str):
         profile = PROFILES.get(slug)
         if profile is None:
@@ -53,7 +59,7 @@ class ProfileDetailApi(APIView):
 class TransformListApi(APIView):
     """Every transform a recipe may use, with its parameters and their defaults."""
 
-    @extend_schema(responses=dict, operation_id="augment_transforms_list")
+    @extend_schema(responses=TransformSerializer(many=True), operation_id="augment_transforms_list")
     def get(self, request):
         return Response(transform_catalog())
 
@@ -117,7 +123,7 @@ class RecipeDetailApi(APIView):
 class RecipePreviewApi(APIView):
     """``count`` augmented samples of one image with their annotations, deterministic by seed."""
 
-    @extend_schema(request=PreviewInputSerializer, responses=dict)
+    @extend_schema(request=PreviewInputSerializer, responses=PreviewSerializer)
     def post(self, request, recipe_id: int):
         recipe = selectors.access_recipe_by_id(user=request.user, recipe_id=recipe_id)
         data = PreviewInputSerializer(data=request.data)
@@ -137,7 +143,7 @@ class RecipePreviewApi(APIView):
 class CorruptionApi(APIView):
     """Queue a deterministic corruption of a split (profile + severity 1-5); 202 with the job."""
 
-    @extend_schema(request=CorruptionInputSerializer, responses={202: JobSerializer, 409: dict})
+    @extend_schema(request=CorruptionInputSerializer, responses={202: JobSerializer, 409: CorruptionRunningSerializer})
     def post(self, request, project_id: int):
         project = access_project_by_id(user=request.user, project_id=project_id, can=Can.MANAGE)
         data = CorruptionInputSerializer(data=request.data)
@@ -164,7 +170,7 @@ def _corruption_folder(request, project_id: int, profile: str, severity: int, sp
 class CorruptionManifestApi(APIView):
     """The manifest of a built corruption: per image its file, size, seed and annotations."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=CorruptionManifestSerializer)
     def get(self, request, project_id: int, profile: str, severity: int, split: str, seed: int):
         folder = _corruption_folder(request, project_id, profile, severity, split, seed)
         return FileResponse(open(folder / "manifest.json", "rb"), content_type="application/json")

@@ -43,6 +43,17 @@ class VersionInputSerializer(serializers.Serializer):
     )
 
 
+class VersionJobSerializer(JobSerializer):
+    """The answer to a version build request: the build's job, and the version it fills."""
+
+    version = serializers.IntegerField(help_text="The id of the version being built")
+    version_url = serializers.CharField(help_text="Where the version is (also the Location header)")
+
+    class Meta(JobSerializer.Meta):
+        fields = JobSerializer.Meta.fields + ["version", "version_url"]
+        read_only_fields = fields
+
+
 class VersionSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     job = JobSerializer(read_only=True)

@@ -7,7 +7,8 @@ Thin views: validate input, call a selector or service, serialize. Every lookup 
 from __future__ import annotations
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
@@ -18,7 +19,7 @@ from jobs.serializers import JobSerializer
 
 from . import dataset_formats as formats
 from . import services
-from .serializers import ExportQuerySerializer
+from .serializers import ExportQuerySerializer, ExportRunningSerializer
 from .streaming import file_response
 
 
@@ -38,9 +39,18 @@ class VersionExportApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("format", str, enum=list(formats.WRITERS), required=True),
-            OpenApiParameter("images", str, enum=["0", "1"], description="Include the image files (default 1)"),
+            OpenApiParameter("images", str, enum=["0", "1", "true", "false"], description="Include the image files (default 1)"),
+            OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="The ETag of a copy you hold: 304 if unchanged"),
+            OpenApiParameter("Range", str, OpenApiParameter.HEADER, description="bytes=START-END of a cached export: 206"),
         ],
-        responses={(200, "application/zip"): bytes, 202: JobSerializer, 206: bytes, 409: dict, 416: None},
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The zip"),
+            202: OpenApiResponse(JobSerializer, description="A job now prepares the export; GET again when it is done"),
+            (206, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The requested byte range"),
+            304: OpenApiResponse(description="Not modified (If-None-Match matched)"),
+            409: OpenApiResponse(ExportRunningSerializer, description="The same export is already being prepared"),
+            416: OpenApiResponse(description="The range lies outside the file"),
+        },
     )
     def get(self, request, version_id: int):
         """The version as a zip in a format. Small exports stream at once (and are cached); large
