@@ -29,6 +29,7 @@ RULES: dict[tuple[str, str], str] = {
     ("api-token", "post"): PUBLIC,
     ("api-schema", "get"): PUBLIC,
     ("api-docs", "get"): PUBLIC,
+    ("api-redoc", "get"): PUBLIC,
     ("project-list-api", "get"): AUTHENTICATED,
     ("project-list-api", "post"): AUTHENTICATED,
     ("job-list", "get"): AUTHENTICATED,

@@ -25,3 +25,13 @@ STORAGES = {
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind a TLS-terminating proxy, say which header carries the scheme (e.g.
+# SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO), else the redirect below loops.
+_proxy_header = env("SECURE_PROXY_SSL_HEADER", default="")  # noqa: F405
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = (_proxy_header, "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)  # noqa: F405
+# HSTS is hard to undo (browsers remember it), so it is opt-in: SECURE_HSTS_SECONDS=31536000.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)  # noqa: F405
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)  # noqa: F405
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)  # noqa: F405
