@@ -270,9 +270,6 @@ def _object_prepare(obj: ObjectSpec, label: LabelSpec, width: int, height: int, 
             geometry = _to_pixels(obj.kind, geometry, width, height)
         except (TypeError, ValueError, KeyError):
             raise GeometryError("The coordinates are not numbers.") from None
-        bbox = attributes.get("bbox")
-        if isinstance(bbox, list) and len(bbox) == 4 and _finite(*bbox):
-            attributes["bbox"] = [bbox[0] * width, bbox[1] * height, bbox[2] * width, bbox[3] * height]
     clipped = False
     if clip:
         geometry, clipped = clip_geometry(obj.kind, geometry, width, height)

@@ -28,7 +28,7 @@ class DatasetWriter(Protocol):
     def members(self, version: DatasetVersion, *, with_images: bool, progress: Progress = None) -> Iterator[tuple[str, Any]]: ...
 
 
-WRITER_REVISION = 2
+WRITER_REVISION = 3  # 3: one object per instance group in every writer
 
 WRITERS: dict[str, DatasetWriter] = {
     "coco": coco,

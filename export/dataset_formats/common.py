@@ -10,7 +10,6 @@ from typing import NamedTuple
 
 from django.conf import settings
 
-from annotate.geometry import bounding_box
 from annotate.split_names import SPLITS
 from datasets.models import DatasetVersion, VersionImage
 
@@ -94,15 +93,6 @@ def stem(row: VersionImage) -> str:
 def label_indexes(version: DatasetVersion) -> dict[str, int]:
     """Label name -> 0-based index, in the version's label order."""
     return {name: i for i, name in enumerate(version.label_names)}
-
-
-def box_of(annotation: dict) -> tuple[float, float, float, float] | None:
-    """The object's (x, y, w, h); keypoints use an explicit ``bbox`` attribute when they carry one."""
-    if annotation["kind"] == "keypoints":
-        bbox = (annotation.get("attributes") or {}).get("bbox")
-        if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox):
-            return tuple(float(v) for v in bbox)
-    return bounding_box(annotation["kind"], annotation["geometry"])
 
 
 def manifest(version: DatasetVersion, fmt: str, with_images: bool) -> bytes:

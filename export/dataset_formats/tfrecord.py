@@ -5,8 +5,10 @@ shard) and ``label_map.pbtxt`` (ids 1..n in label order, as the API numbers clas
 is a ``tf.train.Example`` with ``image/encoded`` and ``image/format`` (left out when exporting
 without images), ``image/height``, ``image/width``, ``image/filename``, ``image/source_id``,
 ``image/key/sha256``, and per object ``image/object/bbox/{xmin,xmax,ymin,ymax}`` (normalized),
-``image/object/class/text`` and ``image/object/class/label``. Boxes, polygons, masks and
-keypoints are written as their boxes; tags are left out.
+``image/object/class/text`` and ``image/object/class/label``. One object per object of the image
+(:func:`annotate.geometry.objects_of`: an instance group's box, outline and keypoints are one),
+written as its box: its box part, else the box of its outline or of its visible keypoints (an
+object without one is left out); tags are left out.
 
 TensorFlow is imported only when such an export runs (the import takes seconds).
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from annotate.geometry import objects_of
 from datasets.models import DatasetVersion
 
 from . import common
@@ -56,10 +59,8 @@ def example(tf, row, *, with_images: bool, class_ids: dict[str, int]):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
 
     xmin, xmax, ymin, ymax, texts, labels = [], [], [], [], [], []
-    for annotation in row.annotations:
-        if annotation["kind"] == "tag":
-            continue
-        box = common.box_of(annotation)
+    for obj in objects_of(row.annotations):
+        box = obj.bbox()
         if box is None:
             continue
         x, y, w, h = box
@@ -67,8 +68,8 @@ def example(tf, row, *, with_images: bool, class_ids: dict[str, int]):
         xmax.append((x + w) / row.width)
         ymin.append(y / row.height)
         ymax.append((y + h) / row.height)
-        texts.append(annotation["label"].encode())
-        labels.append(class_ids[annotation["label"]])
+        texts.append(obj.label.encode())
+        labels.append(class_ids[obj.label])
     feature = {
         "image/height": ints([row.height]),
         "image/width": ints([row.width]),

@@ -1,12 +1,15 @@
 """Pascal VOC: ``Annotations/<stem>.xml``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``.
 
-Every box, polygon and mask is an ``<object>`` with its enclosing ``<bndbox>`` in whole pixels
-(rounded, so within half a pixel; VOC readers expect integers). ``difficult``, ``truncated`` and
-``occluded`` come from the annotation's attributes of those names. When the version has polygons
-or masks, images that hold any get ``SegmentationObject/<stem>.png`` (pixel value = the object's
-1-based position among the XML's objects, VOC palette) and ``SegmentationClass/<stem>.png``
-(value = class index in ``labelmap.txt``, background 0), and are listed in
-``ImageSets/Segmentation/<split>.txt``. Keypoints and tags have no VOC form and are not written.
+Every object with a box or an outline (:func:`annotate.geometry.objects_of`: the box, mask or
+polygon and keypoints of an instance group are one object) is an ``<object>`` whose ``<bndbox>``
+is its box part, else its outline's box, in whole pixels (rounded, so within half a pixel; VOC
+readers expect integers). ``difficult``, ``truncated`` and ``occluded`` are set when any part of
+the object has the attribute of that name (``pose`` from the first part that has one). When the
+version has polygons or masks, images that hold any get ``SegmentationObject/<stem>.png`` (pixel
+value = the object's 1-based position among the XML's objects, VOC palette) and
+``SegmentationClass/<stem>.png`` (value = class index in ``labelmap.txt``, background 0), and are
+listed in ``ImageSets/Segmentation/<split>.txt``. Keypoints and tags have no VOC form and are not
+written (an object that is only keypoints is left out).
 """
 
 from __future__ import annotations
@@ -19,12 +22,10 @@ import numpy as np
 from PIL import Image as PILImage
 from pycocotools import mask as mask_utils
 
-from annotate.geometry import rle_to_mask
+from annotate.geometry import ObjectParts, objects_of, rle_to_mask
 from datasets.models import DatasetVersion
 
 from . import common
-
-OBJECT_KINDS = ("box", "polygon", "mask")
 
 
 def check(version: DatasetVersion) -> str | None:
@@ -89,7 +90,12 @@ def _png(array: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def image_xml(row, objects: list[dict], segmented: bool) -> bytes:
+def voc_objects(annotations: list[dict]) -> list[ObjectParts]:
+    """The image's objects that VOC can hold: those with a box or an outline, in order."""
+    return [obj for obj in objects_of(annotations) if obj.box is not None or obj.outline is not None]
+
+
+def image_xml(row, objects: list[ObjectParts], segmented: bool) -> bytes:
     root = ET.Element("annotation")
     _sub(root, "folder", "JPEGImages")
     _sub(root, "filename", row.file_name)
@@ -100,14 +106,14 @@ def image_xml(row, objects: list[dict], segmented: bool) -> bytes:
     _sub(size, "height", row.height)
     _sub(size, "depth", 3)
     _sub(root, "segmented", int(segmented))
-    for annotation in objects:
-        attributes = annotation.get("attributes") or {}
+    for obj in objects:
+        attributes = [part.get("attributes") or {} for part in obj.parts]
         element = ET.SubElement(root, "object")
-        _sub(element, "name", annotation["label"])
-        _sub(element, "pose", attributes.get("pose", "Unspecified"))
+        _sub(element, "name", obj.label)
+        _sub(element, "pose", next((a["pose"] for a in attributes if "pose" in a), "Unspecified"))
         for flag in ("truncated", "difficult", "occluded"):
-            _sub(element, flag, int(bool(attributes.get(flag, False))))
-        xmin, ymin, xmax, ymax = pixel_box(common.box_of(annotation), row.width, row.height)
+            _sub(element, flag, int(any(a.get(flag, False) for a in attributes)))
+        xmin, ymin, xmax, ymax = pixel_box(obj.bbox(), row.width, row.height)
         bndbox = ET.SubElement(element, "bndbox")
         for tag, value in (("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)):
             _sub(bndbox, tag, value)
@@ -126,17 +132,18 @@ def members(version: DatasetVersion, *, with_images: bool, progress: common.Prog
         segmentation_list: list[str] = []
         for row in common.rows(version, split):
             stem = common.stem(row)
-            objects = [a for a in row.annotations if a["kind"] in OBJECT_KINDS]
-            segmented = any(a["kind"] in ("polygon", "mask") for a in objects)
+            objects = voc_objects(row.annotations)
+            segmented = any(obj.outline is not None for obj in objects)
             yield f"Annotations/{stem}.xml", image_xml(row, objects, segmented)
             if segmented:
                 instances = np.zeros((row.height, row.width), dtype=np.uint8)
                 classes = np.zeros((row.height, row.width), dtype=np.uint8)
-                for position, annotation in enumerate(objects, start=1):
-                    mask = object_mask(annotation, row.width, row.height)
-                    if mask is not None:
-                        instances[mask > 0] = min(position, 254)
-                        classes[mask > 0] = class_index[annotation["label"]]
+                for position, obj in enumerate(objects, start=1):
+                    if obj.outline is None:
+                        continue
+                    mask = object_mask(obj.outline, row.width, row.height)
+                    instances[mask > 0] = min(position, 254)
+                    classes[mask > 0] = class_index[obj.label]
                 yield f"SegmentationObject/{stem}.png", _png(instances)
                 yield f"SegmentationClass/{stem}.png", _png(classes)
                 segmentation_list.append(stem)

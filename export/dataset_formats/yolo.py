@@ -1,19 +1,22 @@
 """YOLO in the Ultralytics layout: ``images/<split>/``, ``labels/<split>/<stem>.txt``, ``data.yaml``.
 
-The task follows from what the version holds:
+One line per object (:func:`annotate.geometry.objects_of`: the box, outline and keypoints of an
+instance group are one object). The task follows from what the version holds:
 
-- **pose** when it has keypoints: one line per keypoints object,
-  ``class cx cy w h x1 y1 v1 ... xK yK vK`` (normalized; unlabelled points 0 0 0), and
+- **pose** when it has keypoints: one line per object with keypoints,
+  ``class cx cy w h x1 y1 v1 ... xK yK vK`` (normalized; unlabelled points 0 0 0; the box is the
+  object's box part, else the box of its outline or of its visible points), and
   ``kpt_shape: [K, 3]`` with ``flip_idx`` pairing left and right keypoints by the rule of
   :mod:`annotate.keypoints` (``left*``/``right*`` names...), or by the ``flip_pairs`` of the
   augment recipe the version was built with, as augmentation paired them. Every keypoint
-  class must have the same K (Ultralytics has one ``kpt_shape``). Boxes of classes without
-  keypoints are written with all points unlabelled; boxes of keypoint classes are left out (the
-  keypoints object carries its own box).
-- **segment** when it has polygons or masks: ``class x1 y1 x2 y2 ...`` normalized. A polygon of
+  class must have the same K (Ultralytics has one ``kpt_shape``). Objects of classes without
+  keypoints are written as their boxes with all points unlabelled; objects of keypoint classes
+  that have no keypoints are left out.
+- **segment** when it has polygons or masks: ``class x1 y1 x2 y2 ...`` normalized, one line per
+  object with an outline (a group's box is not written again). A polygon of
   several parts (and a mask's outer contours) becomes one outline, the parts joined by
-  zero-width bridges, as Ultralytics expects one outline per object; plain boxes are written as
-  their four corners so every line of the dataset is a polygon.
+  zero-width bridges, as Ultralytics expects one outline per object; objects that are just a box
+  are written as its four corners so every line of the dataset is a polygon.
 - **detect** otherwise: ``class cx cy w h`` normalized.
 
 Every image gets a label file (empty for background images). Tags are not written (use
@@ -29,14 +32,14 @@ import cv2
 import numpy as np
 import yaml
 
-from annotate.geometry import rle_to_mask
+from annotate.geometry import objects_of, rle_to_mask
 from annotate.keypoints import flip_index
 from datasets.models import DatasetVersion, VersionImage
 
 from . import common
 
 # Bump when the label-file text changes: versions built before have it made on the fly.
-LINES_REVISION = 1
+LINES_REVISION = 2  # 2: one line per object (instance groups)
 
 
 def _keypoint_labels(version: DatasetVersion) -> list[dict]:
@@ -125,35 +128,33 @@ def outline(annotation: dict) -> np.ndarray | None:
 
 def label_lines(annotations: list[dict], *, width: int, height: int, task: str, indexes: dict[str, int],
                 keypoint_count: int, keypoint_label_names: set[str]) -> list[str]:
+    """The label-file lines of one image: one per object (see the module's docstring)."""
     lines = []
     scale = np.array([width, height], dtype=np.float64)
-    for annotation in annotations:
-        cls = indexes[annotation["label"]]
-        kind = annotation["kind"]
-        if task == "segment" and kind == "box":  # its four corners, without numpy for the common case
-            g = annotation["geometry"]
-            x0, y0 = g["x"] / width, g["y"] / height
-            x1, y1 = min((g["x"] + g["w"]) / width, 1.0), min((g["y"] + g["h"]) / height, 1.0)
-            lines.append(f"{cls} {x0:.6f} {y0:.6f} {x1:.6f} {y0:.6f} {x1:.6f} {y1:.6f} {x0:.6f} {y1:.6f}")
-            continue
+    for obj in objects_of(annotations):
+        cls = indexes[obj.label]
         if task == "segment":
-            points = outline(annotation)
-            if points is not None:
-                lines.append(f"{cls} " + _fmt(np.clip(points / scale, 0.0, 1.0).ravel().tolist()))
+            if obj.outline is not None:
+                points = outline(obj.outline)
+                if points is not None:
+                    lines.append(f"{cls} " + _fmt(np.clip(points / scale, 0.0, 1.0).ravel().tolist()))
+            elif obj.box is not None:  # its four corners, without numpy for the common case
+                g = obj.box["geometry"]
+                x0, y0 = g["x"] / width, g["y"] / height
+                x1, y1 = min((g["x"] + g["w"]) / width, 1.0), min((g["y"] + g["h"]) / height, 1.0)
+                lines.append(f"{cls} {x0:.6f} {y0:.6f} {x1:.6f} {y0:.6f} {x1:.6f} {y1:.6f} {x0:.6f} {y1:.6f}")
             continue
-        if kind == "tag":
+        if task == "pose" and obj.keypoints is None and obj.label in keypoint_label_names:
             continue
-        if task == "pose" and kind != "keypoints" and annotation["label"] in keypoint_label_names:
-            continue
-        box = common.box_of(annotation)
+        box = obj.bbox()
         if box is None or box[2] <= 0 or box[3] <= 0:
             continue
         x, y, w, h = box
         line = f"{cls} " + _fmt([(x + w / 2) / width, (y + h / 2) / height, w / width, h / height])
         if task == "pose":
-            if kind == "keypoints":
+            if obj.keypoints is not None:
                 parts = []
-                for px, py, v in annotation["geometry"]["points"]:
+                for px, py, v in obj.keypoints["geometry"]["points"]:
                     parts.append(f"{px / width:.6f} {py / height:.6f} {int(v)}" if v else "0 0 0")
                 line += " " + " ".join(parts)
             else:

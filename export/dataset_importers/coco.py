@@ -2,12 +2,21 @@
 
 One JSON file per split, its split taken from its name (``instances_train2017.json`` → train,
 ``person_keypoints_val2017.json`` → val) or its folder (``valid/_annotations.coco.json``). Each
-COCO object becomes one annotation with its most precise geometry: keypoints for a category
-that has keypoint names (unless none of its points is labelled and it has an outline or a box),
-else its mask (RLE, ``iscrowd``
-kept as an attribute), else its polygons (several parts stay one object), else its box. The box of
-a keypoint object is kept in its ``bbox`` attribute. Category ids need not be contiguous; a
-skeleton is 1-based in COCO and stored 0-based.
+COCO object becomes the geometries it holds, one annotation each, kept together as one instance
+group when there are several:
+
+- a box from its ``bbox`` when that is 4 numbers with a positive width and height, unless the
+  entry says ``"lensforge_bbox_derived": true`` (Lensforge's writer marks a box it derived from
+  the outline or the keypoints, which the object did not have);
+- its outline from a non-empty ``segmentation``: RLE (compressed or not) becomes a mask, a list
+  of polygons one polygon annotation (several parts stay one object);
+- its keypoints when its category has keypoint names and some point is labelled (or the object
+  has nothing else).
+
+The object's attributes (``iscrowd``, and an ``attributes`` mapping as CVAT writes) go to its
+outline, else its box, else its keypoints. An object with none of these is a problem (a ``bbox``
+that is not a positive box is then taken as the box, for validation to say what is wrong with
+it). Category ids need not be contiguous; a skeleton is 1-based in COCO and stored 0-based.
 """
 
 from __future__ import annotations
@@ -132,11 +141,24 @@ def _categories(doc: dict, file: str, dataset: ParsedDataset, report: ProblemRep
     return by_id
 
 
-def _object(ann: dict, spec: LabelSpec, file: str, where: str, report: ProblemReport) -> ObjectSpec | None:
+def _parts(ann: dict, spec: LabelSpec, file: str, where: str, report: ProblemReport) -> list[ObjectSpec] | None:
+    """The geometries of one COCO object (box, outline, keypoints; see the module's docstring), or
+    None (reported) when it has none that can be read."""
     attributes = dict(ann["attributes"]) if isinstance(ann.get("attributes"), dict) else {}
     if ann.get("iscrowd"):
         attributes["iscrowd"] = 1
     bbox = ann.get("bbox")
+    is_box = isinstance(bbox, list) and len(bbox) == 4
+    box = outline = points = None
+    if is_box and all(_number(v) for v in bbox[:2]) and all(_positive(v) for v in bbox[2:]) \
+            and ann.get("lensforge_bbox_derived") is not True:
+        box = ObjectSpec(spec.name, "box", dict(zip("xywh", bbox)), where)
+    segmentation = ann.get("segmentation")
+    if isinstance(segmentation, dict):
+        outline = ObjectSpec(spec.name, "mask", {"rle": segmentation}, where)
+    elif isinstance(segmentation, list) and segmentation:
+        polygons = segmentation if isinstance(segmentation[0], list) else [segmentation]
+        outline = ObjectSpec(spec.name, "polygon", {"polygons": polygons}, where)
     keypoints = ann.get("keypoints")
     if spec.keypoint_names and keypoints is not None:
         count = len(spec.keypoint_names)
@@ -144,28 +166,26 @@ def _object(ann: dict, spec: LabelSpec, file: str, where: str, report: ProblemRe
             size = len(keypoints) if isinstance(keypoints, list) else "no list"
             report.add(file, f"'keypoints' must hold 3 x {count} numbers for {spec.name!r}; got {size}.", where)
             return None
-        points = [
+        values = [
             [keypoints[i], keypoints[i + 1], int(keypoints[i + 2]) if _integral(keypoints[i + 2]) else keypoints[i + 2]]
             for i in range(0, len(keypoints), 3)
         ]
-        segmentation = ann.get("segmentation")
-        has_box = isinstance(bbox, list) and len(bbox) == 4 and all(_positive(v) for v in bbox[2:])
         # With no labelled point, an object with an outline or a box is that; otherwise it stays
         # what it is, keypoints none of which is labelled.
-        if any(p[2] != 0 for p in points) or not (segmentation or has_box):
-            if isinstance(bbox, list) and len(bbox) == 4 and has_box:
-                attributes["bbox"] = bbox
-            return ObjectSpec(spec.name, "keypoints", {"points": points}, where, attributes)
-    segmentation = ann.get("segmentation")
-    if isinstance(segmentation, dict):
-        return ObjectSpec(spec.name, "mask", {"rle": segmentation}, where, attributes)
-    if isinstance(segmentation, list) and segmentation:
-        parts = segmentation if isinstance(segmentation[0], list) else [segmentation]
-        return ObjectSpec(spec.name, "polygon", {"polygons": parts}, where, attributes)
-    if isinstance(bbox, list) and len(bbox) == 4:
-        return ObjectSpec(spec.name, "box", dict(zip("xywh", bbox)), where, attributes)
-    report.add(file, "The annotation has no usable bbox, segmentation or keypoints.", where)
-    return None
+        if any(p[2] != 0 for p in values) or (box is None and outline is None):
+            points = ObjectSpec(spec.name, "keypoints", {"points": values}, where)
+    parts = [part for part in (box, outline, points) if part is not None]
+    if not parts and is_box:  # not a positive box: validation says what is wrong with it
+        parts = [ObjectSpec(spec.name, "box", dict(zip("xywh", bbox)), where)]
+    if not parts:
+        report.add(file, "The annotation has no usable bbox, segmentation or keypoints.", where)
+        return None
+    (outline or parts[0]).attributes = attributes  # the outline's, else the box's, else the points'
+    return parts
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _positive(value) -> bool:
@@ -243,9 +263,9 @@ def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
                 report.add(file, f"Its category_id {ann.get('category_id')!r} is not among the categories.", where)
                 continue
             image = images[ann["image_id"]]
-            obj = _object(ann, spec, file, where, report)
-            if obj is not None and image is not None:
-                image.objects.append(obj)
+            parts = _parts(ann, spec, file, where, report)
+            if parts is not None and image is not None:
+                image.add_object(parts)
     if not found:
         report.add("", "No COCO annotation file: none of the .json files has 'images', 'annotations' and 'categories'.")
     return dataset

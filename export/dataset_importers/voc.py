@@ -6,9 +6,9 @@ or ``../images``, or by its unique name anywhere in the dataset; failing that (a
 without extension or with another one), by the unique image of the same name without extension
 (the XML's own name when ``<filename>`` is empty). ``ImageSets/Main/<split>.txt``
 (train, val, test; per-class lists like ``cat_train.txt`` are ignored) give the splits. When
-``SegmentationObject/<id>.png`` exists, object *i* (1-based, in XML order) is the mask of the pixels
-whose palette index is *i*, and the annotation is that mask instead of the box. ``difficult``,
-``truncated`` and ``occluded`` flags are kept as attributes.
+``SegmentationObject/<id>.png`` exists, object *i* (1-based, in XML order) also has the mask of the
+pixels whose palette index is *i*: its box and its mask are one instance group. ``difficult``,
+``truncated`` and ``occluded`` flags are kept as attributes (of the box).
 """
 
 from __future__ import annotations
@@ -145,17 +145,20 @@ def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
                 continue
             dataset.label(LabelSpec(name))
             attributes = {flag: 1 for flag in FLAGS if _text(obj, flag) == "1"}
-            if masks is not None and (masks == index).any():
-                spec.objects.append(ObjectSpec(name, "mask", mask_to_rle(masks == index), where, attributes))
-                continue
+            mask = masks == index if masks is not None else None
+            mask = mask if mask is not None and mask.any() else None
             box = [_number(obj, f"bndbox/{k}") for k in ("xmin", "ymin", "xmax", "ymax")]
             if any(v is None for v in box):
+                if mask is not None:  # the mask is the object (its box is implied)
+                    spec.objects.append(ObjectSpec(name, "mask", mask_to_rle(mask), where, attributes))
+                    continue
                 report.add(xml, "The object needs a <bndbox> with numeric xmin, ymin, xmax and ymax.", where)
                 continue
             xmin, ymin, xmax, ymax = box
-            spec.objects.append(
-                ObjectSpec(name, "box", {"x": xmin, "y": ymin, "w": xmax - xmin, "h": ymax - ymin}, where, attributes)
-            )
+            parts = [ObjectSpec(name, "box", {"x": xmin, "y": ymin, "w": xmax - xmin, "h": ymax - ymin}, where, attributes)]
+            if mask is not None:
+                parts.append(ObjectSpec(name, "mask", mask_to_rle(mask), where))
+            spec.add_object(parts)
         dataset.images.append(spec)
     if not found:
         report.add("", "No Pascal VOC annotation: none of the .xml files is an <annotation>.")

@@ -8,8 +8,8 @@ labels in ``.../labels/<split>/x.txt`` (the last ``images`` folder swapped for `
 (``images/train`` or ``train/images``); darknet sets keep ``x.txt`` next to ``x.jpg``. An image
 without a label file has no objects. Each line is ``class cx cy w h`` (a box), ``class x1 y1 x2
 y2 ...`` (a polygon), or, with ``kpt_shape: [K, D]``, ``class cx cy w h`` followed by K points of D
-values (keypoints, the box kept in the ``bbox`` attribute; a pose line with no labelled point
-is its box). Coordinates are fractions of the image size and are turned into pixels once the
+values (one object: its box and its keypoints, one instance group; a pose line with no labelled
+point is its box, one whose box has no area its keypoints). Coordinates are fractions of the image size and are turned into pixels once the
 image has been read.
 """
 
@@ -132,7 +132,8 @@ def _numbers(tokens: list[str]) -> list[float] | None:
         return None
 
 
-def _line(tokens: list[str], names: list[str], kpt_shape) -> tuple[ObjectSpec | None, str]:
+def _line(tokens: list[str], names: list[str], kpt_shape) -> tuple[list[ObjectSpec] | None, str]:
+    """The geometries of the object of one label line (several: one group), or (None, problem)."""
     numbers = _numbers(tokens)
     if numbers is None:
         return None, "The line holds something that is not a number."
@@ -150,15 +151,16 @@ def _line(tokens: list[str], names: list[str], kpt_shape) -> tuple[ObjectSpec | 
             x, y = values[4 + i * dims], values[5 + i * dims]
             v = values[6 + i * dims] if dims == 3 else (0 if x == 0 and y == 0 else 2)
             points.append([x, y, int(v) if float(v).is_integer() else v])
+        box = ObjectSpec(name, "box", {"x": cx - w / 2, "y": cy - h / 2, "w": w, "h": h}, "", normalized=True)
         if not any(p[2] for p in points):  # no labelled point: the object is its box
-            return ObjectSpec(name, "box", {"x": cx - w / 2, "y": cy - h / 2, "w": w, "h": h}, "", normalized=True), ""
-        attributes = {"bbox": [cx - w / 2, cy - h / 2, w, h]}
-        return ObjectSpec(name, "keypoints", {"points": points}, "", attributes, normalized=True), ""
+            return [box], ""
+        keypoints = ObjectSpec(name, "keypoints", {"points": points}, "", normalized=True)
+        return ([box, keypoints] if w > 0 and h > 0 else [keypoints]), ""
     if len(values) == 4:
         cx, cy, w, h = values
-        return ObjectSpec(name, "box", {"x": cx - w / 2, "y": cy - h / 2, "w": w, "h": h}, "", normalized=True), ""
+        return [ObjectSpec(name, "box", {"x": cx - w / 2, "y": cy - h / 2, "w": w, "h": h}, "", normalized=True)], ""
     if len(values) >= 6 and len(values) % 2 == 0:
-        return ObjectSpec(name, "polygon", {"polygons": [values]}, "", normalized=True), ""
+        return [ObjectSpec(name, "polygon", {"polygons": [values]}, "", normalized=True)], ""
     return None, f"Expected 'class cx cy w h' or 'class x1 y1 x2 y2 x3 y3 ...'; got {len(values)} values after the class."
 
 
@@ -205,12 +207,13 @@ def read(files: DatasetFiles, report: ProblemReport) -> ParsedDataset:
             tokens = line.split()
             if not tokens:
                 continue
-            obj, problem = _line(tokens, names, kpt_shape)
-            if obj is None:
+            parts, problem = _line(tokens, names, kpt_shape)
+            if parts is None:
                 report.add(label_file, problem, f"line {number}")
                 continue
-            obj.where = f"line {number}"
-            spec.objects.append(obj)
+            for part in parts:
+                part.where = f"line {number}"
+            spec.add_object(parts)
     if kpt_shape:
         _keypoint_labels(dataset, names, kpt_shape[0], kpt_names)
     for label_file in files.with_suffix(".txt"):

@@ -374,8 +374,10 @@ def test_an_augment_recipe_of_another_project_is_refused_naming_the_field(api, u
 
 # --- materializers ---------------------------------------------------------------------------
 def test_the_writers_precompute_their_text_while_freezing(project, annotated, build_version):
+    from export.dataset_formats import coco, yolo
+
     version = build_version(project)
-    assert version.materialized == {"coco": 1, "yolo": 1}
+    assert version.materialized == {"coco": coco.FRAGMENT_REVISION, "yolo": yolo.LINES_REVISION}
     texts = dict(VersionImage.objects.filter(version=version, source_image_id=annotated[2].pk).values_list("coco", "yolo"))
     (coco_text, yolo_text), = texts.items()
     assert '"category_id":2' in coco_text and yolo_text.startswith("1 ")  # dog is the second label
@@ -407,5 +409,7 @@ def test_a_materializer_whose_plan_the_frozen_kinds_contradict_is_not_used(proje
     finally:
         pipeline.materializer_register(yolo.Materializer())
     assert version.status == DatasetVersion.Status.READY
-    assert "yolo" not in version.materialized and version.materialized["coco"] == 1
+    from export.dataset_formats import coco
+
+    assert "yolo" not in version.materialized and version.materialized["coco"] == coco.FRAGMENT_REVISION
     assert "mask" not in version.counts["kinds"]

@@ -113,3 +113,53 @@ def test_datumaro_reads_the_voc_object_masks(datumaro_python, detection_version,
     assert seen["annotations"]["mask"] == 2
     full = datumaro_read(datumaro_python, folder, "voc")  # class masks must match labelmap.txt colours
     assert full["items"] == 7 and full["annotations"]["bbox"] == 7
+
+
+# --- instance groups: datumaro sees one object per group ------------------------------------
+# (datumaro 1.13 reads YOLO detection lines only, so the pose and segment lines of a grouped
+# version are checked by test_export_formats and the round trips instead.)
+def _objects_per_label(version, *, without_keypoints_only: bool = False) -> dict:
+    """Objects of the version per label (from its frozen rows); optionally leaving out objects that
+    are only keypoints (VOC has no form for them)."""
+    from annotate.geometry import objects_of
+    from datasets.models import VersionImage
+
+    out: dict[str, int] = {}
+    for row in VersionImage.objects.filter(version=version):
+        for obj in objects_of(row.annotations):
+            if without_keypoints_only and obj.box is None and obj.outline is None:
+                continue
+            out[obj.label] = out.get(obj.label, 0) + 1
+    return out
+
+
+def test_datumaro_reads_grouped_coco_as_one_object_per_group(datumaro_python, grouped, export_zip, tmp_path):
+    folder = extract(export_zip(grouped, "coco"), tmp_path)
+    seen = datumaro_read(datumaro_python, folder, "coco_instances")
+    subsets, per_label = _expected(grouped)
+    assert seen["items"] == 4 and seen["subsets"] == subsets
+    assert seen["per_label"] == per_label == _objects_per_label(grouped) == {"cat": 3, "dog": 3, "face": 3}
+    # The keypoint class's entries read as person keypoints (datumaro's reader wants keypoints in
+    # every category): one set of points per object that has keypoints, grouped with its box and mask.
+    keypoint_folder = tmp_path / "keypoints" / "annotations"
+    keypoint_folder.mkdir(parents=True)
+    for split in ("train", "val", "test"):
+        doc = json.loads((folder / "annotations" / f"instances_{split}.json").read_text())
+        doc["categories"] = [c for c in doc["categories"] if c.get("keypoints")]
+        ids = {c["id"] for c in doc["categories"]}
+        doc["annotations"] = [a for a in doc["annotations"] if a["category_id"] in ids]
+        (keypoint_folder / f"person_keypoints_{split}.json").write_text(json.dumps(doc))
+    (tmp_path / "keypoints" / "images").symlink_to(folder / "images")
+    keypoints = datumaro_read(datumaro_python, tmp_path / "keypoints", "coco_person_keypoints")
+    assert keypoints["annotations"]["points"] == 3
+    assert keypoints["per_label"] == {"face": 3}
+
+
+def test_datumaro_reads_grouped_voc_as_one_object_per_group(datumaro_python, grouped, export_zip, tmp_path):
+    folder = extract(export_zip(grouped, "voc"), tmp_path)
+    expected = _objects_per_label(grouped, without_keypoints_only=True)
+    assert expected == {"cat": 3, "dog": 3, "face": 2}
+    seen = datumaro_read(datumaro_python, folder, "voc_detection")
+    assert seen["items"] == 4 and seen["annotations"]["bbox"] == 8 and seen["per_label"] == expected
+    masks = datumaro_read(datumaro_python, folder, "voc_instance_segmentation")
+    assert masks["annotations"]["mask"] == 5  # the character, the cat, the dog mask, the cat polygon x2

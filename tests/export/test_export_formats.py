@@ -387,3 +387,171 @@ def test_a_version_yolo_cannot_hold_is_not_materialized_for_it(project, labels, 
     annotate(image, [(labels["face"], "keypoints", FACE), (hand, "keypoints", {"points": [[1, 1, 2], [2, 2, 2]]})])
     version = build_version(project)
     assert version.status == "ready" and "yolo" not in version.materialized
+
+
+
+# --- instance groups: one object per group in every writer ----------------------------------
+def _by_count(items: list[list]) -> dict[int, list]:
+    """Per-image lists keyed by their length (the fixture's images have different object counts)."""
+    out = {len(item): item for item in items}
+    assert len(out) == len(items)
+    return out
+
+
+def test_grouped_version_counts_objects(grouped):
+    assert grouped.annotation_count == 14
+    assert grouped.counts["objects"]["train"] == {"cat": 2, "dog": 2, "face": 3}
+    assert grouped.counts["objects"]["val"] == {"cat": 1, "dog": 1, "face": 0}
+
+
+def test_coco_writes_one_entry_per_object(grouped, export_zip):
+    from tests.export.conftest import rect_mask
+
+    archive = export_zip(grouped, "coco", images=False)
+    train = json.loads(archive.read("annotations/instances_train.json"))
+    per_image: dict[int, list] = {}
+    for ann in train["annotations"]:
+        per_image.setdefault(ann["image_id"], []).append(ann)
+    entries = _by_count(list(per_image.values()))
+    character, cat, face = entries[3]
+    assert (character["category_id"], cat["category_id"], face["category_id"]) == (3, 1, 3)
+    # mask + box + keypoints: one entry with all three; the box is the box part, not the mask's
+    assert character["bbox"] == [3.5, 4.5, 21.0, 26.0]
+    assert character["segmentation"] == {"size": [48, 64], "counts": rect_mask(5, 30, 4, 24)["rle"]["counts"]}
+    assert character["area"] == 500.0 and character["iscrowd"] == 0
+    assert character["keypoints"] == [8, 10, 2, 18, 10, 2, 13, 20, 1] and character["num_keypoints"] == 3
+    assert "lensforge_bbox_derived" not in character
+    assert cat["bbox"] == [30, 4, 20, 12] and cat["area"] == 240.0 and isinstance(cat["segmentation"], dict)
+    assert "keypoints" not in cat and "lensforge_bbox_derived" not in cat
+    assert face["bbox"] == [38, 28, 14, 14] and face["segmentation"] == [] and face["area"] == 196
+    assert face["keypoints"] == [40, 30, 2, 50, 30, 2, 45, 40, 2] and "lensforge_bbox_derived" not in face
+    # single parts: the box of a mask, a polygon or keypoints is derived, and the entry says so
+    dog_mask, cat_polygon, lone_face, dog_box = entries[4]
+    assert dog_mask["bbox"] == [5.0, 30.0, 25.0, 15.0] and dog_mask["lensforge_bbox_derived"] is True
+    assert dog_mask["area"] == 375.0
+    assert cat_polygon["bbox"] == [35, 20, 25, 25] and cat_polygon["lensforge_bbox_derived"] is True
+    assert cat_polygon["segmentation"] == [[35, 20, 60, 20, 60, 45, 35, 45]]
+    assert lone_face["bbox"] == [10, 5, 10, 3] and lone_face["area"] == 30 and lone_face["segmentation"] == []
+    assert lone_face["lensforge_bbox_derived"] is True and lone_face["num_keypoints"] == 2
+    assert dog_box["bbox"] == [40, 2, 20, 10] and "lensforge_bbox_derived" not in dog_box
+    val = json.loads(archive.read("annotations/instances_val.json"))["annotations"]
+    assert [(a["category_id"], a["bbox"], bool(a["segmentation"])) for a in val] == [
+        (1, [1.5, 1.5, 29.0, 29.0], True), (2, [35, 10, 20, 20], False),
+    ]
+    ids = sorted(a["id"] for a in train["annotations"] + val)
+    assert ids == list(range(1, 10))  # one id per object, unique in the version
+    assert not json.loads(archive.read("annotations/instances_test.json"))["annotations"]
+
+
+def test_coco_grouped_export_against_itself_gives_ap_1(grouped, export_zip, tmp_path):
+    archive = export_zip(grouped, "coco", images=False)
+    train, val = (_load_coco(archive, split, tmp_path) for split in ("train", "val"))
+    assert len(train.getAnnIds()) == 7 and len(val.getAnnIds()) == 2
+    assert _ap(train, "bbox", [1, 2, 3]) == pytest.approx(1.0)
+    assert _ap(val, "bbox", [1, 2]) == pytest.approx(1.0)
+    assert _ap(_with_segmentation(train), "segm", [1, 2, 3]) == pytest.approx(1.0)
+    assert _ap(_with_segmentation(val), "segm", [1]) == pytest.approx(1.0)
+    assert _ap(train, "keypoints", [3], sigmas=[0.05] * 3) == pytest.approx(1.0)
+
+
+def test_yolo_pose_has_one_row_per_object(grouped, export_zip):
+    archive = export_zip(grouped, "yolo", images=False)
+    assert yaml.safe_load(archive.read("data.yaml"))["kpt_shape"] == [3, 3]
+    rows = _by_count([_lines(archive, n) for n in archive.namelist() if n.startswith("labels/train/")])
+    character, cat, face = rows[3]
+    assert character[:5] == pytest.approx([2, 14 / 64, 17.5 / 48, 21 / 64, 26 / 48], abs=1e-6)  # the box part
+    assert character[5:] == pytest.approx([8 / 64, 10 / 48, 2, 18 / 64, 10 / 48, 2, 13 / 64, 20 / 48, 1], abs=1e-6)
+    assert cat[:5] == pytest.approx([0, 40 / 64, 10 / 48, 20 / 64, 12 / 48], abs=1e-6) and cat[5:] == [0] * 9
+    assert face[:5] == pytest.approx([2, 45 / 64, 35 / 48, 14 / 64, 14 / 48], abs=1e-6)
+    dog_mask, cat_polygon, lone_face, dog_box = rows[4]
+    assert dog_mask[:5] == pytest.approx([1, 17.5 / 64, 37.5 / 48, 25 / 64, 15 / 48], abs=1e-6)
+    assert cat_polygon[0] == 0 and lone_face[0] == 2 and dog_box[0] == 1
+    assert lone_face[1:5] == pytest.approx([15 / 64, 6.5 / 48, 10 / 64, 3 / 48], abs=1e-6)
+    [val] = [_lines(archive, n) for n in archive.namelist() if n.startswith("labels/val/")]
+    assert [row[0] for row in val] == [0, 1]
+    assert val[0][1:5] == pytest.approx([16 / 64, 16 / 48, 29 / 64, 29 / 48], abs=1e-6)  # the box part, not the polygon's
+
+
+def test_yolo_segment_has_one_outline_per_object(project, labels, add_images, build_version, export_zip):
+    from tests.export.conftest import rect_mask
+
+    (image,) = add_images(1)
+    annotate(image, [
+        (labels["cat"], "box", {"x": 15, "y": 11, "w": 34, "h": 26}, 1),
+        (labels["cat"], "mask", rect_mask(12, 36, 16, 48), 1),
+        (labels["dog"], "polygon", {"polygons": [[0, 0, 64, 0, 32, 48]]}, 2),
+        (labels["dog"], "box", {"x": 0, "y": 0, "w": 64, "h": 48}, 2),
+        (labels["cat"], "box", {"x": 16, "y": 12, "w": 32, "h": 24}),
+    ])
+    set_split([image], "train")
+    archive = export_zip(build_version(project), "yolo", images=False)
+    [name] = [n for n in archive.namelist() if n.startswith("labels/train/")]
+    mask_line, polygon_line, box_line = _lines(archive, name)
+    xs, ys = np.array(mask_line[1::2]) * 64, np.array(mask_line[2::2]) * 48
+    assert mask_line[0] == 0 and (xs.min(), xs.max(), ys.min(), ys.max()) == pytest.approx((16, 47, 12, 35))
+    assert polygon_line == pytest.approx([1, 0, 0, 1, 0, 0.5, 1])  # the outline; the group's box is not repeated
+    assert box_line == pytest.approx([0, 0.25, 0.25, 0.75, 0.25, 0.75, 0.75, 0.25, 0.75])
+
+
+def test_voc_has_one_object_per_group(grouped, export_zip):
+    archive = export_zip(grouped, "voc", images=False)
+    stems = archive.read("ImageSets/Main/train.txt").decode().split()
+    xmls = {stem: ElementTree.fromstring(archive.read(f"Annotations/{stem}.xml")) for stem in stems}
+    assert [len(xml.findall("object")) for xml in xmls.values()] == [3, 3]
+    seen = []
+    for stem, xml in xmls.items():
+        names = [o.findtext("name") for o in xml.findall("object")]
+        instances = np.asarray(PILImage.open(io.BytesIO(archive.read(f"SegmentationObject/{stem}.png"))))
+        if names == ["face", "cat", "face"]:  # the character, the cat (box + mask) and a face (keypoints + box)
+            box = [int(xml.findall("object")[0].findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")]
+            assert box == [round(3.5), round(4.5), round(24.5), round(30.5)]  # the box part
+            assert (instances == 1).sum() == 500 and (instances == 2).sum() == 240 and set(np.unique(instances)) == {0, 1, 2}
+        else:  # the lone keypoints have no VOC form
+            assert names == ["dog", "cat", "dog"]
+            assert (instances == 1).sum() == 375 and set(np.unique(instances)) == {0, 1, 2}
+        seen.append(names)
+    assert sorted(seen) == [["dog", "cat", "dog"], ["face", "cat", "face"]]
+
+
+def test_csv_has_one_row_per_group(grouped, export_zip):
+    archive = export_zip(grouped, "csv", images=False)
+    rows = list(csv.DictReader(io.StringIO(archive.read("annotations.csv").decode())))
+    assert len(rows) == 9
+    assert sorted(r["kind"] for r in rows) == sorted(
+        ["box+mask+keypoints", "box+mask", "box+keypoints", "mask", "polygon", "keypoints", "box", "box+polygon", "box"]
+    )
+    character = next(r for r in rows if r["kind"] == "box+mask+keypoints")
+    assert [float(character[k]) for k in ("xmin", "ymin", "xmax", "ymax")] == [3.5, 4.5, 24.5, 30.5]
+    geometry = json.loads(character["geometry"])
+    assert set(geometry) == {"box", "mask", "keypoints"} and geometry["box"] == {"x": 3.5, "y": 4.5, "w": 21.0, "h": 26.0}
+    assert json.loads(character["attributes"]) == {"box": {}, "mask": {}, "keypoints": {}}
+    single = next(r for r in rows if r["kind"] == "polygon")
+    assert json.loads(single["geometry"]) == {"polygons": [[35.0, 20.0, 60.0, 20.0, 60.0, 45.0, 35.0, 45.0]]}
+
+
+@pytest.mark.slow
+def test_tfrecord_has_one_object_per_group(grouped, export_zip, tmp_path):
+    import tensorflow as tf
+
+    archive = export_zip(grouped, "tfrecord", images=False)
+    [name] = [n for n in archive.namelist() if n.startswith("train/")]
+    path = tmp_path / "train.tfrecord"
+    path.write_bytes(archive.read(name))
+    records = [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
+    by_count = {len(r.features.feature["image/object/class/text"].bytes_list.value): r for r in records}
+    assert sorted(by_count) == [3, 4]
+    character = by_count[3].features.feature
+    assert list(character["image/object/class/text"].bytes_list.value) == [b"face", b"cat", b"face"]
+    assert character["image/object/bbox/xmin"].float_list.value[0] == pytest.approx(3.5 / 64)
+    assert character["image/object/bbox/ymax"].float_list.value[0] == pytest.approx(30.5 / 48)
+
+
+def test_coco_keypoints_with_an_older_bbox_attribute_keep_it_as_their_box(project, labels, add_images, build_version,
+                                                                         export_zip):
+    (image,) = add_images(1)
+    annotate(image, [(labels["face"], "keypoints", FACE, {"bbox": [5, 5, 40, 30]})])  # as imports used to store it
+    set_split([image], "train")
+    [entry] = json.loads(export_zip(build_version(project), "coco", images=False)
+                         .read("annotations/instances_train.json"))["annotations"]
+    assert entry["bbox"] == [5, 5, 40, 30] and entry["area"] == 1200
+    assert "lensforge_bbox_derived" not in entry  # a box the dataset gave: importing again makes it a box

@@ -13,6 +13,7 @@ import yaml
 from pycocotools.coco import COCO
 
 from annotate import services as annotate_services
+from annotate.geometry import objects_of
 from annotate.models import Image
 from datasets.models import VersionImage
 from export import services
@@ -99,7 +100,8 @@ def test_coco128_survives_coco_to_yolo_seg_to_import_to_coco(users, build_versio
     first = _new_project(users, "coco128")
     dataset_import(project=first, path=REAL_DATA / "coco128-instances", format="coco")
     version = build_version(first)
-    assert version.image_count == 128 and version.annotation_count == 939
+    assert version.image_count == 128 and version.annotation_count == 2 * 939  # box + outline per object
+    assert sum(sum(c.values()) for c in version.counts["objects"].values()) == 939
 
     second = _new_project(users, "coco128 via yolo")
     summary = dataset_import(project=second, path=write_export(version, "yolo", tmp_path), format="yolo")
@@ -116,8 +118,8 @@ def test_coco128_survives_coco_to_yolo_seg_to_import_to_coco(users, build_versio
     by_name = Counter(gt.loadCats(a["category_id"])[0]["name"] for a in gt.loadAnns(gt.getAnnIds()))
     assert by_name == expected
     # Each image keeps its objects.
-    first_boxes = {r.sha256: len(r.annotations) for r in VersionImage.objects.filter(version=version)}
-    again_boxes = {r.sha256: len(r.annotations) for r in VersionImage.objects.filter(version=again)}
+    first_boxes = {r.sha256: len(objects_of(r.annotations)) for r in VersionImage.objects.filter(version=version)}
+    again_boxes = {r.sha256: len(objects_of(r.annotations)) for r in VersionImage.objects.filter(version=again)}
     assert first_boxes == again_boxes
 
 
@@ -142,3 +144,32 @@ def test_deeplabcut_keypoints_survive_coco_round_trips(users, build_version, tmp
         assert keypoints(current) == want
         assert current.labels[0]["keypoint_names"] == version.labels[0]["keypoint_names"]
         assert current.labels[0]["skeleton"] == version.labels[0]["skeleton"]
+
+
+def test_mmpose_persons_export_to_coco_as_they_were(users, build_version, export_zip):
+    """Each person (box, segmentation and keypoints, one instance group on import) is one COCO entry
+    again, with the file's own bbox, segmentation and keypoints."""
+    folder = REAL_DATA / "mmpose-coco-keypoints" / "person"
+    source = json.loads((folder / "annotations.json").read_text())
+    project = _new_project(users, "people")
+    dataset_import(project=project, path=folder, format="coco")
+    version = build_version(project, split={"mode": "ratios", "train": 1.0, "val": 0.0, "test": 0.0, "seed": 0})
+    assert sum(sum(c.values()) for c in version.counts["objects"].values()) == len(source["annotations"]) == 14
+    exported = json.loads(export_zip(version, "coco", images=False).read("annotations/instances_train.json"))
+    files = {i["id"]: i["file_name"] for i in exported["images"]}
+    source_files = {i["id"]: i["file_name"] for i in source["images"]}
+
+    def key(ann, names):
+        return names[ann["image_id"]], tuple(ann["bbox"])
+
+    got = {key(a, files): a for a in exported["annotations"]}
+    assert len(got) == 14
+    for ann in source["annotations"]:
+        entry = got[key(ann, source_files)]
+        assert entry["segmentation"] == ann["segmentation"]
+        assert "lensforge_bbox_derived" not in entry
+        if any(ann["keypoints"][2::3]):
+            expected = [v for x, y, s in zip(*[iter(ann["keypoints"])] * 3) for v in ((x, y, s) if s else (0, 0, 0))]
+            assert entry["keypoints"] == expected and entry["num_keypoints"] == ann["num_keypoints"]
+        else:  # no labelled point: the person is its box and its outline
+            assert "keypoints" not in entry

@@ -1,5 +1,6 @@
 """Round trips: importing an export reproduces the version, as far as the format can hold it
-(boxes within 0.5 px, masks identical, keypoints identical, splits identical)."""
+(boxes within 0.5 px, masks identical, keypoints identical, splits identical, and for COCO the
+instance groups: every object with the same parts)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from annotate import services as annotate_services
-from annotate.geometry import bounding_box, mask_to_rle, rle_to_mask
+from annotate.geometry import bounding_box, mask_to_rle, objects_of, rle_to_mask
 from datasets.models import VersionImage
 from export import services
 from export.dataset_import import dataset_import
@@ -51,6 +52,24 @@ def reimport(users, build_version, tmp_path):
         summary = dataset_import(project=target, path=write_export(version, fmt, tmp_path), format=fmt, user=users["owner"])
         assert summary["clipped"] == 0
         return frozen(build_version(target))
+
+    return run
+
+
+def frozen_rows(version) -> dict[str, tuple[str, list[dict]]]:
+    """sha256 -> (split, annotations in their frozen order) of a version."""
+    return {row.sha256: (row.split, row.annotations) for row in VersionImage.objects.filter(version=version)}
+
+
+@pytest.fixture
+def reimport_rows(users, build_version, tmp_path):
+    """``reimport_rows(version, fmt)``: as ``reimport``, the annotations in their frozen order."""
+
+    def run(version, fmt: str) -> dict:
+        target = annotate_services.project_create(name=f"Reimported rows {fmt}", created_by=users["owner"])
+        summary = dataset_import(project=target, path=write_export(version, fmt, tmp_path), format=fmt, user=users["owner"])
+        assert summary["clipped"] == 0
+        return frozen_rows(build_version(target))
 
     return run
 
@@ -110,6 +129,28 @@ def test_coco_keypoints_round_trip_is_exact(with_keypoints, reimport):
         assert points(back[sha][1]) == points(objects)
 
 
+def _objects(parts: list[dict]) -> list[tuple]:
+    """An image's objects as (label, group, {kind: geometry}) in order: what a round trip must keep."""
+    return [
+        (o.label, o.parts[0].get("group"), {p["kind"]: p["geometry"] for p in o.parts}) for o in objects_of(parts)
+    ]
+
+
+def test_coco_round_trip_is_exact_with_groups(grouped, reimport_rows):
+    original, back = frozen_rows(grouped), reimport_rows(grouped, "coco")
+    assert back.keys() == original.keys()
+    kinds = []
+    for sha, (split, image_rows) in original.items():
+        assert back[sha][0] == split
+        assert _objects(back[sha][1]) == _objects(image_rows)
+        kinds += [tuple(sorted(o[2])) for o in _objects(image_rows)]
+        # the same annotations, groups included (the parts of a group may come in another order)
+        key = lambda a: (a.get("group") or 0, a["kind"], repr(a["geometry"]))  # noqa: E731
+        assert sorted(map(key, back[sha][1])) == sorted(map(key, image_rows))
+    assert sorted(kinds) == sorted([("box", "keypoints", "mask"), ("box", "mask"), ("box", "keypoints"), ("mask",),
+                                    ("polygon",), ("keypoints",), ("box",), ("box", "polygon"), ("box",)])
+
+
 def test_yolo_pose_round_trip_keeps_keypoints(with_keypoints, reimport):
     original, back = frozen(with_keypoints), reimport(with_keypoints, "yolo")
     assert back.keys() == original.keys()
@@ -121,6 +162,22 @@ def test_yolo_pose_round_trip_keeps_keypoints(with_keypoints, reimport):
         for w, g in zip(want, got):
             assert [p[2] for p in g] == [p[2] for p in w]
             assert np.allclose([p[:2] for p in g], [p[:2] for p in w], atol=1e-3)
+
+
+def test_yolo_pose_round_trip_gives_box_and_keypoints_groups(grouped, reimport_rows):
+    original, back = frozen_rows(grouped), reimport_rows(grouped, "yolo")
+    for sha, (split, image_rows) in original.items():
+        assert back[sha][0] == split
+        want, got = objects_of(image_rows), objects_of(back[sha][1])
+        assert [o.label for o in got] == [o.label for o in want]
+        for a, b in zip(want, got):
+            assert b.outline is None and np.allclose(b.bbox(), a.bbox(), atol=1e-3)
+            if a.keypoints is None:  # a pose line without labelled points: its box
+                assert b.parts == [b.box]
+                continue
+            assert b.box is not None and b.box.get("group") == b.keypoints.get("group") is not None
+            for (ax, ay, av), (bx, by, bv) in zip(a.keypoints["geometry"]["points"], b.keypoints["geometry"]["points"]):
+                assert bv == av and abs(bx - ax) < 1e-3 and abs(by - ay) < 1e-3
 
 
 def test_yolo_segmentation_round_trip(detection_and_masks, reimport):
@@ -143,25 +200,32 @@ def test_yolo_segmentation_round_trip(detection_and_masks, reimport):
                 assert np.logical_xor(filled, original_mask).sum() <= original_mask.sum() * 0.25
 
 
-def test_voc_round_trip_boxes_and_masks(detection_and_masks, reimport):
-    original, back = frozen(detection_and_masks), reimport(detection_and_masks, "voc")
+def _mask_pixels(part: dict) -> np.ndarray:
+    if part["kind"] == "mask":
+        return rle_to_mask(part["geometry"])
+    rles = mask_utils.frPyObjects(part["geometry"]["polygons"], 48, 64)
+    return mask_utils.decode(mask_utils.merge(rles))
+
+
+def test_voc_round_trip_boxes_and_masks(detection_and_masks, reimport_rows):
+    """Every object comes back: a box as its box, a mask or polygon as its box and its mask (one group)."""
+    original, back = frozen_rows(detection_and_masks), reimport_rows(detection_and_masks, "voc")
     assert back.keys() == original.keys()
-    for sha, (split, objects) in original.items():
+    for sha, (split, image_rows) in original.items():
         assert back[sha][0] == split
-        got = back[sha][1]
-        assert sorted(a["label"] for a in got) == sorted(a["label"] for a in objects)
-        for a in objects:
-            candidates = [x for x in got if x["label"] == a["label"]]
-            if a["kind"] == "box":
-                b = next(x for x in candidates if x["kind"] == "box")
-                _close_box(a, b)
+        want, got = objects_of(image_rows), objects_of(back[sha][1])
+        assert [o.label for o in got] == [o.label for o in want]
+        for a, b in zip(want, got):
+            assert np.allclose(b.bbox(), a.bbox(), atol=0.5), (a, b)
+            assert b.box is not None and b.keypoints is None
+            if a.outline is None:
+                assert b.outline is None
             else:  # masks identical; polygons come back as their rasterized mask
-                b = next(x for x in candidates if x["kind"] == "mask")
-                if a["kind"] == "mask":
-                    assert (rle_to_mask(a["geometry"]) == rle_to_mask(b["geometry"])).all()
-                else:
-                    rles = mask_utils.frPyObjects(a["geometry"]["polygons"], 48, 64)
-                    assert (mask_utils.decode(mask_utils.merge(rles)) == rle_to_mask(b["geometry"])).all()
+                assert b.outline["kind"] == "mask"
+                assert (_mask_pixels(a.outline) == rle_to_mask(b.outline["geometry"])).all()
+        grouped = [o for o in got if len(o.parts) > 1]
+        assert [o.parts[0]["group"] for o in grouped] == list(range(1, len(grouped) + 1))  # canonical
+        assert all(p.get("group") == o.parts[0].get("group") for o in got for p in o.parts)
 
 
 def test_imagefolder_round_trip_keeps_classes_and_splits(project, labels, add_images, build_version, reimport):

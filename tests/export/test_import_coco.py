@@ -51,7 +51,8 @@ def test_instances_with_polygons_crowd_masks_and_non_contiguous_ids(project, use
     result = dataset_import(project=project, path=path, format="coco", user=users["owner"])
 
     assert result["images_created"] == 3
-    assert result["annotations_by_kind"] == {"box": 2, "polygon": 1, "mask": 1}
+    # Every geometry of an object is kept: the segmented objects keep their boxes, in one group each.
+    assert result["annotations_by_kind"] == {"box": 4, "polygon": 1, "mask": 1}
     assert sorted(result["labels_created"]) == ["car", "toothbrush", "unused"]
     assert result["splits"]["train"] == 2 and result["splits"]["val"] == 1
     assert dict(Image.objects.filter(project=project).values_list("original_name", "split")) == {
@@ -65,8 +66,14 @@ def test_instances_with_polygons_crowd_masks_and_non_contiguous_ids(project, use
     assert mask.attributes == {"iscrowd": 1}
     assert mask.source == "imported"
     assert np.array_equal(rle_to_mask(mask.geometry), crowd)
-    box = Annotation.objects.get(kind="box", image__original_name="one.jpg")
+    box = Annotation.objects.get(kind="box", image__original_name="one.jpg", group=None)
     assert box.geometry == {"x": 1.0, "y": 2.0, "w": 30.0, "h": 20.0}
+    assert polygon.group == 1 and mask.group == 1  # canonical: 1..n per image
+    polygon_box = Annotation.objects.get(kind="box", image=polygon.image, group=1)
+    assert polygon_box.geometry == {"x": 0.0, "y": 0.0, "w": 10.0, "h": 10.0} and polygon_box.attributes == {}
+    mask_box = Annotation.objects.get(kind="box", image=mask.image, group=1)
+    assert mask_box.geometry == {"x": 5.0, "y": 10.0, "w": 20.0, "h": 30.0}
+    assert mask_box.attributes == {}  # iscrowd belongs to the outline
 
 
 def test_compressed_rle_is_stored_identically(project, tmp_path):
@@ -75,7 +82,8 @@ def test_compressed_rle_is_stored_identically(project, tmp_path):
     doc = coco_json([coco_image(1, "a.jpg")], [coco_box(1, 1, 1, [5, 10, 20, 30], segmentation=rle)], [{"id": 1, "name": "x"}])
     path = write_zip(tmp_path, {"instances.json": doc, "a.jpg": jpeg()})
     dataset_import(project=project, path=path, format="coco")
-    assert Annotation.objects.get().geometry == {"rle": rle}
+    assert Annotation.objects.get(kind="mask").geometry == {"rle": rle}
+    assert sorted(Annotation.objects.values_list("kind", "group")) == [("box", 1), ("mask", 1)]
     assert Image.objects.get().split == "unassigned"
 
 
@@ -96,8 +104,13 @@ def test_keypoints_become_keypoint_labels_with_zero_based_skeleton(project, tmp_
     assert label.skeleton == [[0, 1], [0, 2]]
     keypoints = Annotation.objects.get(kind="keypoints")
     assert keypoints.geometry == {"points": [[20.0, 10.0, 2], [0.0, 0.0, 0], [25.0, 12.0, 1]]}
-    assert keypoints.attributes == {"bbox": [10, 5, 30, 30]}
-    assert result["annotations_by_kind"] == {"keypoints": 1, "polygon": 1}
+    assert keypoints.attributes == {}  # its box is a part of its group, not an attribute
+    box = Annotation.objects.get(kind="box", group=keypoints.group)
+    assert box.geometry == {"x": 10.0, "y": 5.0, "w": 30.0, "h": 30.0}
+    polygon = Annotation.objects.get(kind="polygon")
+    assert polygon.group not in (None, keypoints.group)
+    assert Annotation.objects.filter(group=polygon.group).count() == 2  # the polygon and its box
+    assert result["annotations_by_kind"] == {"box": 2, "keypoints": 1, "polygon": 1}
     assert result["splits"]["val"] == 1
 
 
@@ -176,8 +189,8 @@ def test_annotations_on_the_raw_pixels_of_a_turned_photo_are_turned_upright(proj
     assert result["turned_upright"] == 1
     image = Image.objects.get()
     assert (image.width, image.height) == (48, 64)
-    box = Annotation.objects.get(kind="box")
-    assert box.geometry == {"x": 30.0, "y": 5.0, "w": 8.0, "h": 20.0}
+    for box in Annotation.objects.filter(kind="box"):  # the plain box and the mask's box
+        assert box.geometry == {"x": 30.0, "y": 5.0, "w": 8.0, "h": 20.0}
     upright = rle_to_mask(Annotation.objects.get(kind="mask").geometry)
     assert upright.shape == (64, 48)
     ys, xs = np.nonzero(upright)
@@ -202,3 +215,45 @@ def test_same_file_names_in_split_folders_are_told_apart(project, tmp_path):
     result = dataset_import(project=project, path=write_zip(tmp_path, members), format="coco")
     assert result["splits"]["train"] == 1 and result["splits"]["val"] == 1
     assert Annotation.objects.get(image__split="val").geometry == {"x": 2.0, "y": 2.0, "w": 8.0, "h": 8.0}
+
+
+PERSON = {"id": 1, "name": "person", "keypoints": ["nose", "left_eye", "right_eye"], "skeleton": [[1, 2], [1, 3]]}
+
+
+def test_a_person_with_box_segmentation_and_keypoints_keeps_all_three_and_exports_unchanged(
+    project, tmp_path, build_version, export_zip
+):
+    import json
+
+    person = coco_box(5, 1, 1, [10.5, 5.25, 30, 30], segmentation=[[11, 6, 40, 6, 40, 35, 11, 35]],
+                      keypoints=[20, 10, 2, 0, 0, 0, 25.5, 12, 1], num_keypoints=2)
+    box_only = coco_box(6, 1, 1, [50, 20, 10, 10])
+    path = write_zip(tmp_path, {"person_keypoints_train.json": coco_json([coco_image(1, "p.jpg")], [person, box_only], [PERSON]),
+                                "p.jpg": jpeg()})
+    result = dataset_import(project=project, path=path, format="coco")
+    assert result["annotations_by_kind"] == {"box": 2, "polygon": 1, "keypoints": 1}
+    parts = {a.kind: a for a in Annotation.objects.filter(group=1)}
+    assert set(parts) == {"box", "polygon", "keypoints"}
+    assert Annotation.objects.get(group=None).geometry == {"x": 50.0, "y": 20.0, "w": 10.0, "h": 10.0}
+
+    version = build_version(project)
+    assert version.counts["objects"]["train"]["person"] == 2  # objects, not annotations
+    [entry, other] = json.loads(export_zip(version, "coco", images=False).read("annotations/instances_train.json"))["annotations"]
+    assert entry["bbox"] == person["bbox"]
+    assert entry["segmentation"] == person["segmentation"]
+    assert entry["keypoints"] == person["keypoints"] and entry["num_keypoints"] == 2
+    assert "lensforge_bbox_derived" not in entry
+    assert other["bbox"] == [50, 20, 10, 10] and other["segmentation"] == [] and "keypoints" not in other
+
+
+def test_a_derived_bbox_is_not_made_a_box(project, tmp_path):
+    annotations = [
+        coco_box(1, 1, 1, [11, 6, 29, 29], segmentation=[[11, 6, 40, 6, 40, 35, 11, 35]], lensforge_bbox_derived=True),
+        coco_box(2, 1, 1, [20, 10, 5.5, 2], keypoints=[20, 10, 2, 0, 0, 0, 25.5, 12, 1], lensforge_bbox_derived=True),
+        # Not a box with an area: beside a segmentation it is no part of the object.
+        coco_box(3, 1, 1, [1, 1, 0, 5], segmentation=[[1, 1, 6, 1, 6, 6]]),
+    ]
+    path = write_zip(tmp_path, {"a.json": coco_json([coco_image(1, "p.jpg")], annotations, [PERSON]), "p.jpg": jpeg()})
+    result = dataset_import(project=project, path=path, format="coco")
+    assert result["annotations_by_kind"] == {"polygon": 2, "keypoints": 1}
+    assert set(Annotation.objects.values_list("group", flat=True)) == {None}

@@ -59,19 +59,23 @@ def test_coco128_instances(project, tmp_path):
 
     assert result["images_created"] == 128
     assert result["splits"]["train"] == 128
-    assert result["annotations_created"] == 939
-    assert result["annotations_by_kind"] == {"polygon": 929, "mask": 10}
+    # Every object keeps its box and its outline, one instance group each.
+    assert result["annotations_created"] == 2 * 939
+    assert result["annotations_by_kind"] == {"box": 939, "polygon": 929, "mask": 10}
     assert len(result["labels_created"]) == 80
     # Non-contiguous category ids: every object lands on the category of the same name.
     names = {c["id"]: c["name"] for c in source["categories"]}
     expected = Counter(names[a["category_id"]] for a in source["annotations"])
-    assert Counter(Annotation.objects.values_list("label__name", flat=True)) == expected
+    assert Counter(Annotation.objects.filter(kind="box").values_list("label__name", flat=True)) == expected
+    assert not Annotation.objects.filter(group=None).exists()
     # Crowd RLE masks decode to exactly the source's pixels, flagged as crowd.
     crowd = [a for a in source["annotations"] if a["iscrowd"]]
     files = {i["id"]: i["file_name"] for i in source["images"]}
     for ann in crowd:
         stored = Annotation.objects.get(kind="mask", image__original_name=files[ann["image_id"]], label__name=names[ann["category_id"]])
         assert stored.attributes["iscrowd"] == 1
+        box = Annotation.objects.get(image=stored.image, group=stored.group, kind="box")
+        assert [box.geometry[k] for k in "xywh"] == ann["bbox"]
         h, w = ann["segmentation"]["size"]
         expected_mask = mask_utils.decode(mask_utils.frPyObjects(ann["segmentation"], h, w))
         assert np.array_equal(rle_to_mask(stored.geometry), expected_mask)
@@ -84,7 +88,7 @@ def test_coco128_instances(project, tmp_path):
 def test_coco128_from_a_zip_through_the_command_path(project, tmp_path):
     archive = shutil.make_archive(str(tmp_path / "coco128"), "zip", REAL_DATA, "coco128-instances")
     result = dataset_import(project=project, path=archive, format="coco")
-    assert (result["images_created"], result["annotations_created"]) == (128, 939)
+    assert (result["images_created"], result["annotations_created"]) == (128, 2 * 939)
 
 
 def test_deeplabcut_mouse_keypoints(project):
@@ -92,15 +96,17 @@ def test_deeplabcut_mouse_keypoints(project):
     source = json.loads((folder / "annotations.json").read_text())
     result = dataset_import(project=project, path=folder, format="coco")
     assert result["images_created"] == 116
-    assert result["annotations_by_kind"] == {"keypoints": 116}
+    assert result["annotations_by_kind"] == {"box": 116, "keypoints": 116}  # each mouse: its box and its points
     label = LabelClass.objects.get(project=project)
     assert (label.name, label.keypoint_names, label.skeleton) == ("mouse", ["snout", "leftear", "rightear", "tailbase"], [])
     files = {i["id"]: i["file_name"] for i in source["images"]}
     for ann in source["annotations"][:20]:
-        stored = Annotation.objects.get(image__original_name=files[ann["image_id"]])
+        stored = Annotation.objects.get(image__original_name=files[ann["image_id"]], kind="keypoints")
         expected = [[x, y, v] if v else [0.0, 0.0, 0] for x, y, v in zip(*[iter(ann["keypoints"])] * 3)]
         assert stored.geometry["points"] == expected
-        assert stored.attributes["bbox"] == ann["bbox"]
+        assert stored.attributes == {} and stored.group == 1
+        box = Annotation.objects.get(image=stored.image, kind="box", group=1)
+        assert [box.geometry[k] for k in "xywh"] == ann["bbox"]
 
 
 def test_mmpose_person_keypoints(project):
@@ -109,14 +115,27 @@ def test_mmpose_person_keypoints(project):
     result = dataset_import(project=project, path=folder, format="coco")
     assert result["images_created"] == 4
     labelled = [a for a in source["annotations"] if any(a["keypoints"][2::3])]
-    assert result["annotations_created"] == 14
+    # Each of the 14 people is one group: its box, its segmentation (kept), and its keypoints
+    # when some are labelled.
+    assert result["annotations_by_kind"] == {"box": 14, "polygon": 14, "keypoints": 12}
     assert result["annotations_by_kind"]["keypoints"] == len(labelled) == 12
+    assert result["annotations_created"] == 40
+    groups = Counter(Annotation.objects.filter(image__project=project).values_list("image_id", "group"))
+    assert len(groups) == 14 and None not in {group for _, group in groups}
+    assert sorted(groups.values()) == [2] * 2 + [3] * 12
+    files = {i["id"]: i["file_name"] for i in source["images"]}
+    for ann in source["annotations"]:  # the segmentation and the box exactly as in the file
+        box = Annotation.objects.get(kind="box", image__original_name=files[ann["image_id"]],
+                                     geometry={k: float(v) for k, v in zip("xywh", ann["bbox"])})
+        polygon = Annotation.objects.get(image=box.image, group=box.group, kind="polygon")
+        assert polygon.geometry["polygons"] == ann["segmentation"]
     label = LabelClass.objects.get(project=project, name="person")
     assert len(label.keypoint_names) == 17
     assert label.skeleton[0] == [15, 13]  # COCO's [16, 14], 1-based
     # Visibility-0 points are kept as unlabelled (0, 0, 0), the others exactly.
     ann = next(a for a in labelled if 0 in a["keypoints"][2::3])
-    stored = Annotation.objects.get(kind="keypoints", attributes__bbox=ann["bbox"])
+    box = Annotation.objects.get(kind="box", geometry={k: float(v) for k, v in zip("xywh", ann["bbox"])})
+    stored = Annotation.objects.get(kind="keypoints", image=box.image, group=box.group)
     for (x, y, v), point in zip(zip(*[iter(ann["keypoints"])] * 3), stored.geometry["points"]):
         assert point == ([x, y, v] if v else [0, 0, 0])
 
@@ -124,6 +143,6 @@ def test_mmpose_person_keypoints(project):
 def test_mmpose_hand_keypoints(project):
     result = dataset_import(project=project, path=REAL_DATA / "mmpose-coco-keypoints" / "hand", format="coco")
     assert result["images_created"] == 4
-    assert result["annotations_by_kind"] == {"keypoints": 4}
+    assert result["annotations_by_kind"] == {"box": 4, "polygon": 4, "keypoints": 4}  # 4 hands, 3 parts each
     label = LabelClass.objects.get(project=project, name="hand")
     assert len(label.keypoint_names) == 21 and [0, 1] in label.skeleton

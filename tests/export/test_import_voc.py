@@ -31,10 +31,16 @@ def test_boxes_splits_flags_and_object_masks(project, tmp_path):
 
     assert result["images_created"] == 3
     assert result["splits"] == {"train": 2, "val": 1, "test": 0, "unassigned": 0}
-    assert result["annotations_by_kind"] == {"mask": 2, "box": 1}
+    # An object with a mask is its box and its mask, one group.
+    assert result["annotations_by_kind"] == {"box": 3, "mask": 2}
     cat_mask = Annotation.objects.get(kind="mask", label__name="cat")
     assert np.array_equal(rle_to_mask(cat_mask.geometry), masks == 1)
-    box = Annotation.objects.get(kind="box")
+    a = Image.objects.get(original_name="a.jpg")
+    assert [(o.label.name, o.kind, o.group) for o in a.annotations.order_by("id")] == [
+        ("cat", "box", 1), ("cat", "mask", 1), ("dog", "box", 2), ("dog", "mask", 2),
+    ]
+    assert a.annotations.get(kind="box", group=1).geometry == {"x": 5.0, "y": 5.0, "w": 25.0, "h": 15.0}
+    box = Annotation.objects.get(kind="box", image__original_name="b.jpg")
     assert box.geometry == {"x": 1.0, "y": 2.0, "w": 10.0, "h": 10.0}
     assert box.attributes == {"difficult": 1}
     assert Image.objects.get(original_name="c.jpg").annotations.count() == 0

@@ -44,15 +44,23 @@ def test_pose_with_kpt_shape(project, tmp_path):
     path = write_zip(tmp_path, {
         "dataset/data.yaml": "names: [mouse]\nkpt_shape: [3, 3]\nflip_idx: [0, 2, 1]\n",
         "dataset/train/images/m.jpg": jpeg(100, 50),
-        "dataset/train/labels/m.txt": "0 0.5 0.5 0.4 0.4 0.5 0.5 2 0 0 0 0.6 0.4 1\n",
+        "dataset/train/labels/m.txt": "0 0.5 0.5 0.4 0.4 0.5 0.5 2 0 0 0 0.6 0.4 1\n"
+                                      "0 0.2 0.2 0.2 0.2 0 0 0 0 0 0 0 0 0\n"  # no labelled point: a box
+                                      "0 0.7 0.7 0.2 0.2 0.65 0.7 2 0.7 0.75 2 0.75 0.7 1\n",
     })
     result = dataset_import(project=project, path=path, format="yolo")
     label = LabelClass.objects.get(project=project)
     assert label.keypoint_names == ["kp0", "kp1", "kp2"]
-    annotation = Annotation.objects.get()
-    assert annotation.kind == "keypoints"
+    assert result["annotations_by_kind"] == {"box": 3, "keypoints": 2}
+    # Each pose line is one object: its box and its keypoints, one group.
+    annotations = list(Annotation.objects.order_by("id"))
+    assert [(a.kind, a.group) for a in annotations] == [("box", 1), ("keypoints", 1), ("box", None), ("box", 2),
+                                                        ("keypoints", 2)]
+    box, annotation = annotations[:2]
     assert sum(annotation.geometry["points"], []) == pytest.approx([50.0, 25.0, 2, 0.0, 0.0, 0, 60.0, 20.0, 1])
-    assert annotation.attributes["bbox"] == pytest.approx([30.0, 15.0, 40.0, 20.0])
+    assert box.geometry == pytest.approx({"x": 30.0, "y": 15.0, "w": 40.0, "h": 20.0})
+    assert annotation.attributes == {}  # the box is a part of the group, not an attribute
+    assert annotations[2].geometry == pytest.approx({"x": 10.0, "y": 5.0, "w": 20.0, "h": 10.0})
     assert result["splits"]["train"] == 1
 
 
@@ -64,7 +72,7 @@ def test_pose_matches_an_existing_keypoint_label_by_count(project, tmp_path):
         "labels/m.txt": "0 0.5 0.5 0.4 0.4 0.5 0.5 0.6 0.4\n",
     })
     dataset_import(project=project, path=path, format="yolo")
-    annotation = Annotation.objects.get()
+    annotation = Annotation.objects.get(kind="keypoints")
     assert annotation.label == label
     assert sum(annotation.geometry["points"], []) == pytest.approx([50.0, 25.0, 2, 60.0, 20.0, 2])
 

@@ -12,7 +12,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from annotate import services as annotate_services
-from annotate.geometry import bounding_box, mask_to_rle, rle_to_mask
+from annotate.geometry import bounding_box, mask_to_rle, objects_of, rle_to_mask
 from annotate.models import Annotation, Image, LabelClass
 from datasets.models import VersionImage
 from export import services
@@ -48,7 +48,8 @@ def _roundtrip(version, fmt: str, tmp_path, owner) -> tuple[dict, dict, dict]:
     imported = {}
     for image in Image.objects.filter(project=target).prefetch_related("annotations__label"):
         objects = [
-            {"label": a.label.name, "kind": a.kind, "geometry": a.geometry, "attributes": a.attributes}
+            {"label": a.label.name, "kind": a.kind, "geometry": a.geometry, "attributes": a.attributes,
+             **({"group": a.group} if a.group is not None else {})}
             for a in image.annotations.order_by("id")
         ]
         imported[image.original_name] = (image.split, objects)
@@ -57,6 +58,11 @@ def _roundtrip(version, fmt: str, tmp_path, owner) -> tuple[dict, dict, dict]:
 
 def _of(objects: list[dict], *kinds: str) -> list[dict]:
     return [o for o in objects if o["kind"] in kinds]
+
+
+def _alone(objects: list[dict], *kinds: str) -> list[dict]:
+    """The annotations of these kinds that are objects by themselves (in no group)."""
+    return [o for o in objects if o["kind"] in kinds and o.get("group") is None]
 
 
 def _box_key(o: dict) -> tuple:
@@ -137,7 +143,9 @@ def test_voc_keeps_masks_identical_and_polygons_as_their_pixels(rich_version, tm
     for sha, (split, objects) in original.items():
         assert imported[sha][0] == split
         got = imported[sha][1]
-        _assert_boxes_close(_of(objects, "box"), _of(got, "box"))
+        _assert_boxes_close(_of(objects, "box"), _alone(got, "box"))
+        # a mask or polygon comes back as a box and a mask, one group
+        assert all(o.box is not None and o.outline is not None for o in objects_of(got) if o.outline is not None)
         expected_masks = {}
         for o in _of(objects, "mask", "polygon"):
             if o["kind"] == "mask":
@@ -170,7 +178,9 @@ def test_yolo_pose_keeps_keypoints_and_their_names(rich_version, tmp_path, users
             {"label": o["label"], "geometry": dict(zip("xywh", bounding_box(o["kind"], o["geometry"])))}
             for o in _of(objects, "box", "polygon", "mask")
         ]
-        _assert_boxes_close(boxes, _of(imported[sha][1], "box"))
+        _assert_boxes_close(boxes, _alone(imported[sha][1], "box"))
+        # each keypoints object comes back with its box, one group
+        assert all(o.box is not None for o in objects_of(imported[sha][1]) if o.keypoints is not None)
 
 
 def test_yolo_segmentation_keeps_single_part_polygons(project, labels, add_images, build_version, tmp_path, users):
@@ -232,12 +242,12 @@ def test_coco128_survives_coco_to_yolo_seg_to_import_to_coco(project, build_vers
     dataset_import(project=project, path=REAL_DATA / "coco128-instances", format="coco")
     version = build_version(project)
     original, from_yolo = _export_and_reimport(version, "yolo", tmp_path, users["owner"])
-    # YOLO-seg holds one outline per object: every object comes back, of the same class, as a
-    # polygon whose box is the original's to within a pixel (masks are traced along pixel edges).
+    # YOLO-seg holds one outline per object: every object (COCO's box + outline, one group) comes
+    # back, of the same class, as a polygon.
     for sha, (split, objects) in original.items():
         assert from_yolo[sha][0] == split
         got = from_yolo[sha][1]
-        assert sorted(o["label"] for o in objects) == sorted(o["label"] for o in got)
+        assert sorted(o.label for o in objects_of(objects)) == sorted(o["label"] for o in got)
         assert {o["kind"] for o in got} <= {"polygon"}
     assert sum(len(o) for _, o in from_yolo.values()) == 939
     # ... and that project exports to COCO again with the same objects per class.
@@ -245,7 +255,7 @@ def test_coco128_survives_coco_to_yolo_seg_to_import_to_coco(project, build_vers
     version2 = build_version(copy)
     again, from_coco = _export_and_reimport(version2, "coco", tmp_path / "second", users["owner"])
     assert sorted(o["label"] for _, objects in from_coco.values() for o in objects) == sorted(
-        o["label"] for _, objects in original.values() for o in objects
+        o.label for _, objects in original.values() for o in objects_of(objects)
     )
     for sha, (_, objects) in again.items():
         assert sorted(repr(o["geometry"]) for o in objects) == sorted(repr(o["geometry"]) for o in from_coco[sha][1])
@@ -266,6 +276,6 @@ def test_deeplabcut_mouse_keypoints_survive_coco_and_yolo(project, build_version
     label = LabelClass.objects.get(project__name="from yolo")
     assert label.keypoint_names == ["snout", "leftear", "rightear", "tailbase"]
     for sha, (_, objects) in original.items():
-        [e], [g] = objects, from_yolo[sha][1]
+        [e], [g] = _of(objects, "keypoints"), _of(from_yolo[sha][1], "keypoints")  # each with its box
         for (ex, ey, ev), (gx, gy, gv) in zip(e["geometry"]["points"], g["geometry"]["points"]):
             assert gv == ev and abs(gx - ex) < 1e-3 and abs(gy - ey) < 1e-3
