@@ -88,5 +88,7 @@ class Command(BaseCommand):
             f"clipped {r['clipped']}; turned upright {r['turned_upright']}; already in the project "
             f"{r['images_existing']}; repaired {r['repaired_count']}; skipped {r['skipped_count']}."
         )
+        for repaired in r["repaired"]:
+            self.stdout.write(f"  repaired {repaired}: its end-of-image marker was missing and was added")
         for skipped in r["skipped"]:
             self.stdout.write(f"  skipped {skipped['file']}: {skipped['reason']}")
