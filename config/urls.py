@@ -17,6 +17,7 @@ api_patterns = [
     path("", include("export.api_urls")),
     path("", include("augment.api_urls")),
     path("", include("synth.api_urls")),
+    path("", include("training.api_urls")),
 ]
 
 urlpatterns = [
@@ -28,4 +29,5 @@ urlpatterns = [
     path("", include("export.urls")),
     path("", include("augment.urls")),
     path("", include("synth.urls")),
+    path("", include("training.urls")),
 ]

@@ -12,7 +12,10 @@ worker killed mid-job gets it redelivered) that loads the job and runs the funct
 :func:`jobs.runner.run_job`; its queue (``default``, ``render`` for Blender, ``train`` for
 training) is where it is sent, so routing is declared here, next to the work. A kind with
 ``retries`` goes back to the queue after an unexpected exception (one of ``retry_on``; never a
-:class:`JobError` or a cancel) up to that many times, then fails.
+:class:`JobError` or a cancel) up to that many times, then fails. A ``resumable`` kind can go
+on from where a dead attempt stopped (training resumes from its last checkpoint): the stale-job
+sweep sends such a job again instead of failing it, up to ``JOB_RESUME_MAX_ATTEMPTS`` starts in all
+(:func:`jobs.services.jobs_sweep_stale`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class JobKind:
     retry_delay: float
     function: Callable[[Job, JobContext], Any]
     task: Any  # the Celery task
+    resumable: bool = False
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -58,12 +62,15 @@ def job_task(
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
     retry_delay: float = 2.0,
+    resumable: bool = False,
 ):
     """Register ``fn(job, ctx) -> result`` as the work of jobs of ``kind``; returns its Celery task.
 
     The task's name is the kind and it takes the job id (``task.delay(job.pk)`` runs a job that
     exists already). ``retries``: how many times a crashed attempt is re-queued (the work should
-    then go on where the previous attempt stopped), after ``retry_delay`` seconds.
+    then go on where the previous attempt stopped), after ``retry_delay`` seconds. ``resumable``:
+    the work goes on from where a dead attempt stopped, so a job of this kind whose worker died
+    (heartbeat silent) is sent again by the sweep rather than failed.
     """
     if queue not in QUEUES:
         raise ValueError(f"Unknown queue {queue!r}; workers consume {', '.join(QUEUES)}.")
@@ -81,6 +88,10 @@ def job_task(
             return job.attempts <= retries
 
         def run(job_id: int) -> None:
+            if resumable and _superseded(job_id):
+                logger.info("job %s (%s): a stale delivery of a task sent again since; ignored", job_id, kind)
+                return
+
             def work(ctx: JobContext) -> Any:
                 job = Job.objects.select_related("project", "created_by").get(pk=job_id)
                 return fn(job, ctx)
@@ -95,11 +106,25 @@ def job_task(
         task = shared_task(name=kind, acks_late=True, queue=queue)(run)
         _KINDS[kind] = JobKind(
             kind=kind, queue=queue, retries=retries, retry_on=tuple(retry_on), retry_delay=retry_delay,
-            function=fn, task=task,
+            function=fn, task=task, resumable=resumable,
         )
         return task
 
     return register
+
+
+def _superseded(job_id: int) -> bool:
+    """Whether this delivery is an old copy of a job the sweep has sent again (with a new task id).
+
+    A resumable job whose worker died may reach a worker twice: the sweep's new message, and the
+    broker's redelivery of the old one (acknowledged late). Only the current one may run it, or
+    two processes would work on the same job at once.
+    """
+    from celery import current_task
+
+    delivered = getattr(getattr(current_task, "request", None), "id", None)
+    current = Job.objects.filter(pk=job_id).values_list("celery_task_id", flat=True).first()
+    return bool(delivered and current and delivered != current)
 
 
 def _discover() -> None:

@@ -265,26 +265,62 @@ def job_group_cancel(*, parent: Job) -> Job:
     return job_group_sync(parent=parent)
 
 
-def jobs_sweep_stale(*, stale_after: int | None = None) -> int:
-    """Mark failed every running job whose heartbeat stopped: its worker died or was killed.
+def _resumable(kind: str) -> bool:
+    from .registry import UnknownJobKind, job_task_for
 
-    Returns how many jobs were marked. Run periodically by the worker's beat and at worker start.
+    try:
+        return job_task_for(kind).resumable
+    except UnknownJobKind:
+        return False
+
+
+def jobs_sweep_stale(*, stale_after: int | None = None) -> int:
+    """Deal with every running job whose heartbeat stopped: its worker died or was killed.
+
+    A job of a resumable kind (``job_task(..., resumable=True)``: its work goes on from where it
+    stopped, as training does from its last checkpoint) goes back to the queue and is sent again
+    while it has been started fewer than ``JOB_RESUME_MAX_ATTEMPTS`` times; any other job, or one
+    out of attempts (or whose cancel was requested), is marked failed with the reason. Returns how
+    many jobs were re-queued or marked. Run periodically by the worker's beat and at worker start.
     """
     seconds = settings.JOB_STALE_AFTER if stale_after is None else stale_after
+    max_attempts = getattr(settings, "JOB_RESUME_MAX_ATTEMPTS", 3)
     cutoff = timezone.now() - timedelta(seconds=seconds)
     # A group's parent is alive as long as its children are: the sweep judges the children.
     stale = Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff, children__isnull=True)
     count = 0
     for job in stale:
         last = job.heartbeat_at.isoformat(timespec="seconds") if job.heartbeat_at else "never"
+        where = f"last heartbeat {last}, {job.worker or 'unknown worker'}"
+        resumable = _resumable(job.kind)
+        if resumable and job.attempts < max_attempts and not job.cancel_requested:
+            requeued = Job.objects.filter(
+                pk=job.pk, status=Job.Status.RUNNING, heartbeat_at=job.heartbeat_at, cancel_requested=False
+            ).update(
+                status=Job.Status.QUEUED,
+                message=f"Resuming: the worker running it stopped responding ({where})"[:500],
+            )
+            if requeued:
+                job.refresh_from_db()
+                job_enqueue(job=job)  # a new task id; the work goes on where it stopped
+                _sync_parent_of(job)
+                count += 1
+            continue
+        if resumable and not job.cancel_requested:
+            error = (
+                f"The worker running this job stopped responding ({where}) on attempt {job.attempts} of "
+                f"{max_attempts}; the job was marked failed. Start it again."
+            )
+        else:
+            error = (
+                f"The worker running this job stopped responding ({where}); the job was marked failed. "
+                "Start it again."
+            )
         swept = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, heartbeat_at=job.heartbeat_at).update(
             status=Job.Status.FAILED,
             finished_at=timezone.now(),
             message="Failed",
-            error=(
-                f"The worker running this job stopped responding (last heartbeat {last}, "
-                f"{job.worker or 'unknown worker'}); the job was marked failed. Start it again."
-            ),
+            error=error,
             progress=F("progress"),
         )
         if swept:

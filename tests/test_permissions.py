@@ -21,6 +21,7 @@ from datasets.services import version_build, version_create
 from jobs.services import job_create
 from synth.services import asset_upload, synth_job_create
 from tests.conftest import image_bytes
+from training.models import ModelArtifact, TrainingRun
 
 PUBLIC, AUTHENTICATED = "public", "authenticated"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -88,6 +89,12 @@ RULES: dict[tuple[str, str], str] = {
     ("synth-job-list", "get"): Can.VIEW,
     ("synth-job-list", "post"): Can.UPLOAD,
     ("synth-job-detail", "get"): Can.VIEW,
+    ("training-run-list", "get"): Can.VIEW,
+    ("training-run-list", "post"): Can.MANAGE,
+    ("training-run-detail", "get"): Can.VIEW,
+    ("training-run-artifacts", "get"): Can.VIEW,
+    ("training-run-plot", "get"): Can.VIEW,
+    ("artifact-download", "get"): Can.VIEW,
 }
 ROLES = ("viewer", "annotator", "reviewer", "owner")  # checked in this order: destructive owner last
 
@@ -131,7 +138,15 @@ def objects(users, project, labels, add_images):
     synth_job = synth_job_create(project=project, user=users["owner"], enqueue=False, spec={
         "generator": "blender", "count": 1, "resolution": [64, 48], "backgrounds": [background.pk],
         "classes": [{"label": labels["cat"].pk, "assets": ["builtin:cube"]}]})
+    run = TrainingRun.objects.create(project=project, version=version, task="classify", architecture="mobilenet_v3_small",
+                                     input_size=64, epochs=1, batch_size=1, learning_rate=0.1, labels=["cat"],
+                                     plots={"learning_curves": "plots/learning_curves.png"}, job=job)
+    (run.folder / "plots").mkdir(parents=True, exist_ok=True)
+    (run.folder / "plots" / "learning_curves.png").write_bytes(image_bytes(fmt="PNG"))
+    (run.folder / "model.tflite").write_bytes(b"TFL3")
+    artifact = ModelArtifact.objects.create(run=run, format="tflite", variant="float32", path="model.tflite")
     return {
+        "run_id": run.pk, "artifact_id": artifact.pk, "plot": "learning_curves",
         "project_id": project.pk, "image_id": image.pk, "label_id": labels["cat"].pk,
         "username": "viewer", "job_id": job.pk, "recipe_id": recipe.pk, "version_id": version.pk,
         "asset_id": background.pk, "synth_job_id": synth_job.pk,

@@ -7,6 +7,8 @@ SQLite in WAL mode and Celery's filesystem broker, both under ``DATA_DIR``.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 import environ
@@ -46,6 +48,7 @@ INSTALLED_APPS = [
     "augment",
     "synth",
     "export",
+    "training",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +202,11 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "jobs.models.Job.Status",
         "VersionStatusEnum": "datasets.models.DatasetVersion.Status",
         "AssetKindEnum": "synth.models.Asset.Kind",
+        "TrainingTaskEnum": "training.models.TrainingRun.Task",
+        "TrainingScheduleEnum": "training.models.TrainingRun.Schedule",
+        "ArtifactFormatEnum": "training.models.ModelArtifact.Format",
+        "ArtifactVariantEnum": "training.models.ModelArtifact.Variant",
+        "ArtifactStatusEnum": "training.models.ModelArtifact.Status",
     },
 }
 
@@ -237,6 +245,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
 # considered dead (its worker was killed) and is marked failed by the sweep.
 JOB_HEARTBEAT_SECONDS = env.int("JOB_HEARTBEAT_SECONDS", default=15)
 JOB_STALE_AFTER = env.int("JOB_STALE_AFTER", default=120)
+# A stale job of a resumable kind (training) is sent again by the sweep, resuming where it stopped,
+# until it has been started this many times; then it is marked failed.
+JOB_RESUME_MAX_ATTEMPTS = env.int("JOB_RESUME_MAX_ATTEMPTS", default=3)
 
 # Worker processes one offline augmentation (version build, corruption suite) fans out to.
 AUGMENT_PROCESSES = env.int("AUGMENT_PROCESSES", default=2)
@@ -247,6 +258,22 @@ SYNTH_RENDER_DEVICE = env("SYNTH_RENDER_DEVICE", default="auto")
 SYNTH_PROBE_MODELS = env.bool("SYNTH_PROBE_MODELS", default=True)
 SYNTH_PROBE_TIMEOUT = env.int("SYNTH_PROBE_TIMEOUT", default=120)
 SYNTH_ASSET_MAX_BYTES = env.int("SYNTH_ASSET_MAX_BYTES", default=200 * 1024 * 1024)
+
+# Training: each run trains in a process of its own (`python -m training.worker <run folder>`, a
+# shell-like command line to replace it), its files under TRAINING_DIR/<run id>/. TensorFlow's
+# intra- and inter-op thread pools get TRAINING_THREADS threads, so a run leaves the web server
+# room. Initial weights files (.keras/.h5) given through the API or the admin must lie under one of
+# TRAINING_WEIGHTS_DIRS (`manage.py train` takes any path: its user has the shell already).
+TRAINING_DIR = Path(env("TRAINING_DIR", default=str(DATA_DIR / "training"))).resolve()
+TRAINING_WORKER_COMMAND = shlex.split(env("TRAINING_WORKER_COMMAND", default="")) or [
+    sys.executable, "-m", "training.worker",
+]
+TRAINING_THREADS = env.int("TRAINING_THREADS", default=2)
+TRAINING_WEIGHTS_DIRS = [
+    Path(p).resolve() for p in env.list("TRAINING_WEIGHTS_DIRS", default=[str(DATA_DIR / "weights")])
+]
+# Passed to the training process as RunSpec.export (e.g. {"latency_runs": 50, "calibration_images": 100}).
+TRAINING_EXPORT = env.json("TRAINING_EXPORT", default={})
 
 LOGGING = {
     "version": 1,

@@ -1,4 +1,5 @@
-"""Start the web server and a Celery worker together; Ctrl-C (or SIGTERM) stops both."""
+"""Start the web server and the Celery workers together (default + render, and train with one
+process: one training run at a time); Ctrl-C (or SIGTERM) stops them all."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def _interrupt(signum, frame):
 
 
 class Command(BaseCommand):
-    help = "Run the development web server and a Celery worker (queues default, render, train, with beat) together."
+    help = ("Run the development web server and the Celery workers together: queues default and render (with "
+            "beat), and train with one process (one run at a time).")
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
@@ -31,13 +33,19 @@ class Command(BaseCommand):
         python = sys.executable
         # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
         worker = subprocess.Popen(
-            [python, "-m", "celery", "-A", "config", "worker", "-B", "-Q", "default,render,train",
-             "--concurrency", str(concurrency), "-l", "info"],
+            [python, "-m", "celery", "-A", "config", "worker", "-B", "-Q", "default,render",
+             "--concurrency", str(concurrency), "-n", "default@%h", "-l", "info"],
+            start_new_session=True,
+        )
+        # One training run at a time: a run takes the machine (TRAINING_THREADS per TF pool, its memory).
+        train_worker = subprocess.Popen(
+            [python, "-m", "celery", "-A", "config", "worker", "-Q", "train", "--concurrency", "1",
+             "-n", "train@%h", "-l", "info"],
             start_new_session=True,
         )
         web = subprocess.Popen([python, "manage.py", "runserver", addr, "--noreload"], start_new_session=True)
-        children = {"web server": web, "worker": worker}
-        self.stdout.write(self.style.SUCCESS(f"Lensforge on http://{addr}/ with a worker; Ctrl-C stops both."))
+        children = {"web server": web, "worker": worker, "train worker": train_worker}
+        self.stdout.write(self.style.SUCCESS(f"Lensforge on http://{addr}/ with its workers; Ctrl-C stops them all."))
         self.stdout.flush()
         try:
             while all(child.poll() is None for child in children.values()):
@@ -45,7 +53,7 @@ class Command(BaseCommand):
             stopped = [name for name, child in children.items() if child.poll() is not None]
             self.stderr.write(f"The {', '.join(stopped)} stopped; stopping the rest.")
         except KeyboardInterrupt:
-            self.stdout.write("Stopping the web server and the worker…")
+            self.stdout.write("Stopping the web server and the workers…")
         finally:
             self._stop(children)
 

@@ -1,0 +1,99 @@
+"""The :class:`~training.protocol.RunSpec` of a run: its settings and its version's frozen rows.
+
+Built by the job when it starts (and again on a resume: a version never changes, so the items
+are the same; only server paths and thread settings may have moved).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+
+from annotate import storage
+from jobs.runner import JobError
+
+from .data import detection_boxes, image_tags, version_rows
+from .models import TrainingRun
+from .protocol import BEST_FILE, RunItem, RunSpec
+
+
+def version_resize_mode(version) -> str:
+    """How the version's images reach a square input: the version's own resize mode, else stretch."""
+    resize = ((version.params or {}).get("preprocessing") or {}).get("resize") or {}
+    return resize.get("mode") or "stretch"
+
+
+def initial_weights_path(run: TrainingRun) -> str | None:
+    if run.init_from_id:
+        path = run.init_from.folder / BEST_FILE
+        if not path.is_file():
+            raise JobError(f"Run {run.init_from_id}'s best model ({BEST_FILE}) is gone; this run cannot start from it.")
+        return str(path)
+    if run.init_weights_file:
+        if not Path(run.init_weights_file).is_file():
+            raise JobError(f"The initial weights file {Path(run.init_weights_file).name!r} is gone.")
+        return run.init_weights_file
+    return None
+
+
+def run_spec_build(run: TrainingRun) -> RunSpec:
+    """Everything the training process needs, from the run and its version."""
+    version = run.version
+    if version is None:
+        raise JobError("The run's dataset version was deleted; nothing to train on.")
+    rows = list(version_rows(version))
+    items: list[RunItem] = []
+    if run.task == TrainingRun.Task.CLASSIFY:
+        used = {tags[0] for *_, anns in rows if len(tags := image_tags(anns)) == 1}
+        labels = [name for name in version.label_names if name in used]
+        index = {name: i for i, name in enumerate(labels)}
+        for file, _name, split, width, height, anns in rows:
+            tags = image_tags(anns)
+            if len(tags) != 1:
+                continue  # refused when the run was started; a version never changes
+            items.append(RunItem(path=str(storage.media_path(file)), split=split, width=width, height=height,
+                                 label=index[tags[0]]))
+    elif run.task == TrainingRun.Task.DETECT:
+        per_image = [detection_boxes(anns) for *_, anns in rows]
+        used = {label for boxes in per_image for label, _ in boxes}
+        labels = [name for name in version.label_names if name in used]
+        index = {name: i for i, name in enumerate(labels)}
+        for (file, _name, split, width, height, _anns), boxes in zip(rows, per_image):
+            items.append(RunItem(
+                path=str(storage.media_path(file)), split=split, width=width, height=height,
+                boxes=[[float(x), float(y), float(w), float(h), index[label]] for label, (x, y, w, h) in boxes],
+            ))
+    else:
+        raise JobError(f"No training process serves the task {run.task!r} yet.")
+    if not labels:
+        raise JobError(f"Version {version.number} has nothing a {run.task} model can learn.")
+    recipe = run.recipe
+    return RunSpec(
+        run_id=run.pk,
+        task=run.task,
+        architecture=run.architecture,
+        input_size=run.input_size,
+        resize=version_resize_mode(version),
+        epochs=run.epochs,
+        batch_size=run.batch_size,
+        learning_rate=run.learning_rate,
+        schedule=run.schedule,
+        warmup_epochs=run.warmup_epochs,
+        seed=run.seed,
+        labels=labels,
+        items=items,
+        options=dict(run.options or {}),
+        recipe=dict(recipe.spec) if recipe is not None else None,
+        recipe_labels={
+            label["name"]: {"name": label["name"], "keypoint_names": list(label.get("keypoint_names") or [])}
+            for label in version.labels
+        } if recipe is not None else {},
+        initial_weights=initial_weights_path(run),
+        threads=int(getattr(settings, "TRAINING_THREADS", 2)),
+        export=dict(getattr(settings, "TRAINING_EXPORT", {}) or {}),
+        version={
+            "id": version.pk, "number": version.number, "name": version.name,
+            "content_hash": version.content_hash, "project": version.project_id,
+        },
+    )
