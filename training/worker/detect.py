@@ -89,7 +89,8 @@ class DetectConfig:
             num_classes=len(spec.labels),
             alpha=float(options.get("alpha", 1.0)),
             minimalistic=bool(options.get("minimalistic", False)),
-            bn_momentum=float(options.get("bn_momentum", 0.9)),
+            # "auto" (the default): the run loop sets the momentum from the run's length after build.
+            bn_momentum=0.9 if options.get("bn_momentum", "auto") == "auto" else float(options["bn_momentum"]),
             output_stride=int(options.get("output_stride", 4)),
             neck_channels=int(options.get("neck_channels", neck)),
             max_detections=int(options.get("max_detections", 100)),
