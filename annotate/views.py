@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from . import selectors
 from .access import access_image_by_id, access_project_by_id
+from .hub import sections_for
 from .models import Image, Split
 from .permissions import Can, role_allows
 
@@ -35,6 +36,8 @@ def project_detail(request, project_id: int):
         "annotate/project_detail.html",
         {
             "project": project,
+            "sections": sections_for(project, allowed=lambda can: role_allows(project.user_role, Can(can))),
+            "can_manage": role_allows(project.user_role, Can.MANAGE),
             "page": page,
             "split_counts": selectors.split_counts(project=project),
             "labels": selectors.labels_of(project=project),
