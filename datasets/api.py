@@ -6,6 +6,7 @@ Thin views: validate input, call a selector or service, serialize. Every lookup 
 
 from __future__ import annotations
 
+from django.http import FileResponse, Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -13,6 +14,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate import storage
 from annotate.access import access_project_by_id
 from annotate.permissions import Can
 from annotate.split_names import SPLITS
@@ -74,3 +76,18 @@ class VersionImageListApi(ListAPIView):
     @extend_schema(parameters=[OpenApiParameter("split", str, enum=list(SPLITS))])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class VersionImageFileApi(APIView):
+    """The frozen file of one image of a version (after its preprocessing), by its ``index``."""
+
+    @extend_schema(responses={(200, "image/*"): bytes})
+    def get(self, request, version_id: int, index: int):
+        version = selectors.access_version_by_id(user=request.user, version_id=version_id)
+        image = selectors.version_images(version=version).filter(index=index).first()
+        if image is None:
+            raise Http404("No such image in this version.")
+        response = FileResponse(open(storage.media_path(image.file), "rb"), content_type=image.mime_type)
+        response["ETag"] = f'"{image.sha256}"'
+        response["Cache-Control"] = "private, max-age=86400, immutable"
+        return response

@@ -6,6 +6,8 @@ Thin views: validate input, call a selector or service, serialize. Every lookup 
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -19,7 +21,7 @@ from jobs.serializers import JobSerializer
 
 from . import dataset_formats as formats
 from . import services
-from .serializers import ExportQuerySerializer, ExportRunningSerializer
+from .serializers import ExportFormatsSerializer, ExportQuerySerializer, ExportRunningSerializer
 from .streaming import file_response
 
 
@@ -85,3 +87,26 @@ class VersionExportApi(APIView):
                 return response
         raise AssertionError(f"unhandled export outcome {served!r}")
 
+
+
+def _first_message(error: ValidationError) -> str:
+    messages = error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
+    return " ".join(next(iter(messages.values()), ["Not available."]))
+
+
+class VersionExportFormatsApi(APIView):
+    @extend_schema(responses=ExportFormatsSerializer)
+    def get(self, request, version_id: int):
+        """Which formats this version can be written in (and, where not, why), and whether its
+        exports are prepared by a job (202, then download) rather than streamed at once."""
+        version = selectors.access_version_by_id(user=request.user, version_id=version_id)
+        rows = []
+        for fmt in formats.WRITERS:
+            try:
+                services.export_check(version=version, fmt=fmt)
+            except ValidationError as exc:
+                rows.append({"format": fmt, "available": False, "reason": _first_message(exc)})
+            else:
+                rows.append({"format": fmt, "available": True, "reason": ""})
+        return Response({"as_job": version.image_count >= settings.EXPORT_JOB_MIN_IMAGES,
+                         "job_min_images": settings.EXPORT_JOB_MIN_IMAGES, "formats": rows})
