@@ -151,7 +151,8 @@ def synth_job_create(*, project: Project, spec: dict, user, enqueue: bool = True
             project=project, generator=cleaned["generator"], spec=cleaned, job=parent, created_by=user
         )
         parent.params["synth_job"] = synth_job.pk
-        parent.message = f"Waiting for a render worker ({len(plan)} shard{'s' * (len(plan) != 1)})"
+        waiting = "a render worker" if cleaned["generator"] == "blender" else "a worker"
+        parent.message = f"Waiting for {waiting} ({len(plan)} shard{'s' * (len(plan) != 1)})"
         parent.save(update_fields=["params", "message"])
         # Shards are the parent's children, weighted by their image counts; each is sent to a
         # render worker on commit unless the caller runs them itself (``manage.py synth``).

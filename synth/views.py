@@ -78,6 +78,15 @@ def blender_range_fields() -> list[dict]:
     return groups
 
 
+def shown_message(synth_job) -> str:
+    """The job's message as the page shows it (jobs stored before the message said which worker
+    it waits for said "render worker" for cut-and-paste jobs too)."""
+    message = synth_job.job.message or ""
+    if synth_job.generator != "blender":
+        message = message.replace("Waiting for a render worker", "Waiting for a worker")
+    return message
+
+
 @login_required
 def synth_page(request, project_id: int):
     """Members see the project's synth jobs; those who may add images also get the launch form."""
@@ -86,6 +95,7 @@ def synth_page(request, project_id: int):
     jobs = list(selectors.synth_jobs_of(project=project)[:JOBS_SHOWN])
     for synth_job in jobs:
         synth_job.first_image_ids = synth_job_images(synth_job=synth_job, limit=FIRST_IMAGES)
+        synth_job.shown_message = shown_message(synth_job)
     labels = [
         {
             "id": label.id,

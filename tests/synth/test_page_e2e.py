@@ -231,3 +231,55 @@ def test_absurd_range_shows_the_field_named_refusal_and_creates_nothing(pages, u
     spec = SynthJob.objects.get().spec
     assert spec["camera_elevation"] == [20.0, 20.0] and spec["light_power"] == [300.0, 900.0]
     assert page.errors == []
+
+
+def test_a_launched_job_is_shown_first_and_queued_cutpaste_jobs_wait_for_any_worker(pages, users, project, labels):
+    from synth import services
+
+    cutout, background = cutpaste_assets(project, labels["cat"], users["owner"])
+    cutpaste = {
+        "generator": "cutpaste",
+        "count": 1,
+        "resolution": [64, 48],
+        "seed": 1,
+        "shard_size": 1,
+        "classes": [{"label": labels["cat"].pk, "assets": [cutout.pk]}],
+        "backgrounds": [background.pk],
+    }
+    blender = {
+        "generator": "blender",
+        "count": 1,
+        "resolution": [64, 48],
+        "seed": 1,
+        "classes": [{"label": labels["cat"].pk, "assets": ["builtin:cube"]}],
+    }
+    older_blender = services.synth_job_create(project=project, spec=blender, user=users["owner"], enqueue=False)
+    older = services.synth_job_create(project=project, spec=cutpaste, user=users["owner"], enqueue=False)
+    page = pages.open(users["annotator"], f"/projects/{project.pk}/synth/", ready=False)
+    waiting = page.get_by_test_id(f"synth-job-{older.pk}").locator(".message")
+    expect(waiting).to_contain_text("Waiting for a worker")
+    expect(waiting).not_to_contain_text("render")
+    # Blender jobs do wait for a render worker
+    expect(page.get_by_test_id(f"synth-job-{older_blender.pk}").locator(".message")).to_contain_text("render worker")
+
+    page.get_by_test_id("generator-cutpaste").check()
+    page.get_by_test_id("count").fill("1")
+    page.get_by_test_id("width").fill("64")
+    page.get_by_test_id("height").fill("48")
+    page.get_by_test_id("use-label-cat").check()
+    page.get_by_test_id(f"cutout-{cutout.pk}").check()
+    page.get_by_test_id(f"background-{background.pk}").check()
+    page.get_by_test_id("launch").click()
+    expect(page.locator(".synth-job")).to_have_count(3)
+    launched = SynthJob.objects.order_by("-id").first()
+    assert launched.pk not in (older.pk, older_blender.pk)
+    first = page.locator(".synth-job").first
+    expect(first).to_have_attribute("data-id", str(launched.pk))
+    expect(first).to_have_class("card synth-job launched")
+    expect(page.get_by_test_id("launched")).to_contain_text(f"Job {launched.pk}")
+    expect(first).to_be_in_viewport()
+    # still waiting, the older cut-and-paste job keeps saying so after the page polled it
+    page.wait_for_timeout(1500)
+    expect(waiting).to_contain_text("Waiting for a worker")
+    expect(waiting).not_to_contain_text("render")
+    assert page.errors == []

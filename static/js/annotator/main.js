@@ -5,7 +5,7 @@ import { Editor } from "./editor.js";
 import { canonicalGroups, groupProblem, groupSizes, isGrouped, nextGroupId, objectName, partsOf } from "./groups.js";
 import { Panel } from "./panel.js";
 import { Saver } from "./saver.js";
-import { cloneShape, fromAnnotation, newUid, toAnnotation, translate } from "./shapes.js";
+import { cloneShape, fromAnnotation, nearKeypoint, newUid, toAnnotation, translate } from "./shapes.js";
 import { Stage, drawShapes } from "./stage.js";
 import { makeTools } from "./tools.js";
 
@@ -22,6 +22,11 @@ class App {
     this.theirs = null;
     this.lastDrawn = null; // uid of the shape drawn last (keypoints right after a box may join it)
     this.offer = null; // {target, keypoints}: the attach prompt is showing
+    // uid of a shape a drawing tool just finished: it stays selected (the brush paints on into it,
+    // the polygon tool adds parts) but a number key does not relabel it; choosing it with the
+    // Select tool (or in the object list) makes it the target of relabelling again
+    this.fresh = null;
+    this.hover = null; // {uid, index}: the keypoint under the pointer, its name shown on the canvas
   }
 
   async start() {
@@ -44,6 +49,7 @@ class App {
       return { shapes: editor.shapes, selected: editor.selected, related: related.size ? related : null, labels: editor.labelsById };
     };
     this.stage.painters.push((ctx) => this.tool?.overlay(ctx));
+    this.stage.painters.push((ctx, stage) => this.paintKeypointNames(ctx, stage));
     this.stage.painters.push((ctx, stage) => {
       if (this.theirs && this.q("[data-testid=conflict-preview]").checked) {
         drawShapes(ctx, stage, { shapes: this.theirs.shapes, selected: null, labels: editor.labelsById, ghost: true });
@@ -121,18 +127,35 @@ class App {
     }
     this.toolName = name;
     this.tool = this.tools[name];
+    // a message belongs to what was being done: the new tool starts with its own hint
+    this.flashText = "";
+    clearTimeout(this.flashTimer);
     for (const b of this.root.querySelectorAll("[data-tool]")) b.classList.toggle("active", b.dataset.tool === name);
     this.stage.element.dataset.tool = name;
     this.updateHint();
     this.stage.render();
   }
 
+  /** Whether a label picked now relabels the selected shape: only a shape chosen with the Select
+   * tool is relabelled; while drawing, a label is the one for the next shape. */
+  relabelTarget() {
+    const sel = this.editor.selectedShape();
+    if (!sel || this.toolName !== "select" || sel.uid === this.fresh) return null;
+    return sel;
+  }
+
   pickLabel(label, { relabel = true } = {}) {
     const ed = this.editor;
     if (this.toolName === "keypoints") this.tool.cancel();
     ed.setLabel(label);
-    const sel = ed.selectedShape();
-    if (relabel && sel && !sel.locked && !ed.readOnly && sel.label !== label.id) {
+    const sel = relabel ? this.relabelTarget() : null;
+    const current = ed.selectedShape();
+    if (relabel && !sel && current && current.label !== label.id && ["brush", "polygon"].includes(this.toolName)) {
+      // the next stroke or polygon is a new shape of the new label, not more of the last one
+      if (this.toolName === "polygon") this.tool.target = null;
+      ed.select(null);
+    }
+    if (sel && !sel.locked && !ed.readOnly && sel.label !== label.id) {
       // an object has one label: relabelling one part relabels the whole object
       const parts = partsOf(ed.shapes, sel);
       const kp = parts.find((s) => s.kind === "keypoints");
@@ -156,6 +179,7 @@ class App {
   }
 
   selectShape(uid) {
+    this.fresh = null;
     this.editor.select(uid);
   }
 
@@ -183,6 +207,7 @@ class App {
   /** A click on an object's row selects all its parts (Shift: adds them, or takes them out). */
   selectObject(uids, extend = false) {
     const ed = this.editor;
+    this.fresh = null;
     if (!extend) return ed.selectMany(uids, uids[0]);
     const selection = new Set(ed.selection);
     const all = uids.every((uid) => selection.has(uid));
@@ -288,6 +313,7 @@ class App {
     const ed = this.editor;
     const previous = this.lastDrawn == null ? null : ed.get(this.lastDrawn);
     this.lastDrawn = shape.uid;
+    this.fresh = shape.uid;
     if (shape.kind !== "keypoints" || !previous || previous.label !== shape.label) return;
     if (!["box", "polygon", "mask"].includes(previous.kind)) return;
     const parts = partsOf(ed.shapes, previous);
@@ -347,6 +373,7 @@ class App {
     copy.group = null; // a copy is an object of its own
     if (copy.kind !== "mask") translate(copy, this.clipboard, 10, 10, ed.width, ed.height);
     ed.change(() => ed.add(copy));
+    this.fresh = null;
     ed.select(copy.uid);
     this.clipboard = cloneShape(copy); // pasting again steps further
   }
@@ -376,6 +403,7 @@ class App {
       if (drawing && !this.editor.currentLabel && e.button === 0 && !this.spaceDown) {
         this.flash("This project has no labels yet: an owner adds them (API or admin) before anything can be drawn.");
       }
+      if (!drawing) this.fresh = null; // whatever the Select tool picks is picked on purpose
       const cannot = drawing && !this.editor.currentLabel;
       if (e.button === 1 || this.spaceDown || this.editor.readOnly || cannot || !this.tool.down(x, y, e)) {
         this.pan = { x: e.clientX, y: e.clientY };
@@ -391,6 +419,12 @@ class App {
       }
       const [x, y] = this.stage.toImage(e.clientX, e.clientY);
       this.tool.move(x, y, e);
+      if (!e.buttons) this.hoverAt(x, y);
+    });
+    el.addEventListener("pointerleave", () => this.setHover(null));
+    el.addEventListener("dblclick", (e) => {
+      if (e.target.closest?.(".ann-prompt") || this.editor.readOnly) return;
+      if (this.tool.dblclick?.()) e.preventDefault();
     });
     const up = (e) => {
       if (e.target.closest?.(".ann-prompt")) return;
@@ -410,6 +444,63 @@ class App {
       this.stage.zoomAt(Math.exp(-delta * 0.0015), e.clientX, e.clientY);
     }, { passive: false });
     el.addEventListener("contextmenu", (e) => e.preventDefault());
+  }
+
+  // --- keypoint names on the canvas ---------------------------------------------------------
+  /** The keypoint under (x, y) (image pixels) becomes the hovered one: its name is drawn. */
+  hoverAt(x, y) {
+    const tol = 7 / this.stage.scale;
+    const shapes = this.editor.shapes;
+    let found = null;
+    for (let i = shapes.length - 1; i >= 0 && !found; i--) {
+      const s = shapes[i];
+      if (s.kind !== "keypoints" || s.hidden) continue;
+      const index = nearKeypoint(s, x, y, tol);
+      if (index >= 0) found = { uid: s.uid, index };
+    }
+    this.setHover(found);
+  }
+
+  setHover(hover) {
+    const old = this.hover;
+    if (old === hover || (old && hover && old.uid === hover.uid && old.index === hover.index)) return;
+    this.hover = hover;
+    this.stage.render();
+  }
+
+  /** Names of the selected keypoint set's points, and of the keypoint under the pointer. */
+  keypointNames() {
+    const ed = this.editor;
+    const out = [];
+    const add = (shape, indices) => {
+      const names = ed.labelsById.get(shape.label)?.keypoint_names || [];
+      for (const i of indices) {
+        const p = shape.geometry.points[i];
+        if (p && p[2] > 0 && names[i]) out.push({ name: names[i], x: p[0], y: p[1] });
+      }
+    };
+    const sel = ed.selectedShape();
+    if (sel && sel.kind === "keypoints" && !sel.hidden) add(sel, sel.geometry.points.map((_, i) => i));
+    const hovered = this.hover && ed.get(this.hover.uid);
+    if (hovered && !hovered.hidden && hovered !== sel) add(hovered, [this.hover.index]);
+    return out;
+  }
+
+  paintKeypointNames(ctx, stage) {
+    const names = this.keypointNames();
+    stage.shownNames = names.map((n) => n.name); // for tests: what the canvas says now
+    if (!names.length) return;
+    const px = 1 / stage.scale;
+    ctx.font = `${12 * px}px system-ui, sans-serif`;
+    ctx.textBaseline = "bottom";
+    ctx.lineJoin = "round";
+    ctx.lineWidth = 3 * px;
+    ctx.strokeStyle = "#1d2330";
+    ctx.fillStyle = "#ffffff";
+    for (const { name, x, y } of names) {
+      ctx.strokeText(name, x + 6 * px, y - 4 * px);
+      ctx.fillText(name, x + 6 * px, y - 4 * px);
+    }
   }
 
   // --- keyboard ----------------------------------------------------------------------------
@@ -519,17 +610,24 @@ class App {
     window.location.href = url;
   }
 
-  async markDone() {
+  /** Mark the image done; `next` (the Mark done button): then go on to the next image of the
+   * filter, as D does. */
+  async markDone({ next = false } = {}) {
     if (!(await this.saver.flush())) {
       this.flash("Save the annotations first.");
       return;
     }
     try {
       this.showImage(await request("PATCH", this.config.api.image, { body: { status: "done" } }));
-      this.flash("Marked done.");
     } catch (error) {
       this.flash(error.message);
+      return;
     }
+    if (next && this.config.nextUrl) {
+      window.location.href = this.config.nextUrl;
+      return;
+    }
+    this.flash(next ? "Marked done. No more images in this filter." : "Marked done.");
   }
 
   async setSplit(split) {
@@ -589,7 +687,7 @@ class App {
       const actions = {
         undo: () => this.editor.undo(), redo: () => this.editor.redo(), fit: () => this.stage.fit(),
         help: () => { this.q("[data-testid=help-overlay]").hidden = false; },
-        "mark-done": () => this.markDone(), accept: () => this.review("accept"), reject: () => this.review("reject"),
+        "mark-done": () => this.markDone({ next: true }), accept: () => this.review("accept"), reject: () => this.review("reject"),
         "keep-mine": () => this.resolve("mine"), "take-theirs": () => this.resolve("theirs"),
         attach: () => this.attach(), "keep-separate": () => this.dismissOffer(),
       };

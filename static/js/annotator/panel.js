@@ -38,7 +38,7 @@ export class Panel {
         el("li", {},
           el("button", {
             type: "button", class: label === editor.currentLabel ? "active" : "", "data-label-id": label.id,
-            title: i < 9 ? `Key ${i + 1}` : "", onclick: () => this.app.pickLabel(label),
+            title: i < 9 ? `${label.name} (key ${i + 1})` : label.name, onclick: () => this.app.pickLabel(label),
           },
           el("span", { class: "swatch", style: `background:${label.color}` }),
           `${i < 9 ? `${i + 1} ` : ""}${label.name}${label.keypoint_names?.length ? " ⁘" : ""}`)),
@@ -81,9 +81,11 @@ export class Panel {
       return /^#[0-9a-fA-F]{6}$/.test(label?.color || "") ? label.color : "#888888";
     };
     const row = (shape, part) => {
+      const desc = escapeHtml(describe(shape, editor.labelsById, { withLabel: !part }));
+      const full = part ? escapeHtml(describe(shape, editor.labelsById)) : desc;
       let html = `<li data-uid="${shape.uid}"${part ? ' class="part"' : ""}>`
         + (part ? "" : `<span class="swatch" style="background:${colorOf(shape)}"></span>`)
-        + `<span class="desc">${escapeHtml(describe(shape, editor.labelsById, { withLabel: !part }))}</span>`;
+        + `<span class="desc" title="${full}">${desc}</span>`;
       if (!editor.readOnly) {
         html += `<button type="button" class="ghost icon${shape.hidden ? " on" : ""}" title="Hide (H)" data-action="hide">${shape.hidden ? "show" : "hide"}</button>`
           + `<button type="button" class="ghost icon${shape.locked ? " on" : ""}" title="Lock (L)" data-action="lock">${shape.locked ? "locked" : "lock"}</button>`
@@ -102,7 +104,7 @@ export class Panel {
       const hidden = object.parts.every((s) => s.hidden);
       let html = `<li class="group" data-group="${object.group}" data-number="${object.number}" data-parts="${object.parts.length}">`
         + `<div class="group-row"><span class="swatch" style="background:${colorOf(first)}"></span>`
-        + `<span class="desc">${escapeHtml(`${name} #${object.number}`)}</span>`
+        + `<span class="desc" title="${escapeHtml(`${name} #${object.number}`)}">${escapeHtml(`${name} #${object.number}`)}</span>`
         + `<span class="muted">${object.parts.length} parts</span>`;
       if (!editor.readOnly) {
         html += `<button type="button" class="ghost icon${hidden ? " on" : ""}" title="Hide the whole object" data-action="hide-group">${hidden ? "show" : "hide"}</button>`

@@ -193,13 +193,16 @@ export class PolygonTool extends Tool {
     const n = this.points.length / 2;
     const part = this.target ? "another part of the selected polygon" : "a polygon";
     if (!n) return `Click to start ${part}. Shift+Enter after a part adds another part to the same object.`;
-    return `${n} point${n > 1 ? "s" : ""}: click to add, Enter to close, Shift+Enter to close and add another part, Backspace removes the last point, Esc cancels.`;
+    return `${n} point${n > 1 ? "s" : ""}: click to add, double-click or Enter to close, Shift+Enter to close and add another part, Backspace removes the last point, Esc cancels.`;
   }
   down(x, y) {
     const [px, py] = clampPoint(x, y, this.editor.width, this.editor.height);
     const tol = this.tol();
-    if (this.points.length >= 6 && Math.abs(px - this.points[0]) <= tol && Math.abs(py - this.points[1]) <= tol) {
+    const n = this.points.length;
+    if (n >= 6 && Math.abs(px - this.points[0]) <= tol && Math.abs(py - this.points[1]) <= tol) {
       this.close(false);
+    } else if (n && Math.abs(px - this.points[n - 2]) <= tol && Math.abs(py - this.points[n - 1]) <= tol) {
+      // the same point again (the second click of a double-click): nothing to add
     } else {
       this.points.push(px, py);
     }
@@ -235,6 +238,12 @@ export class PolygonTool extends Tool {
     if (!more) this.target = null;
     this.app.updateHint();
     this.app.requestRender();
+  }
+  /** A double-click closes the part (its first click placed the last point). */
+  dblclick() {
+    if (this.points.length < 6) return false;
+    this.close(false);
+    return true;
   }
   key(e) {
     if (e.key === "Enter" && !e.ctrlKey && !e.metaKey) {

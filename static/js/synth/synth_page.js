@@ -11,6 +11,13 @@ function start(root) {
   const firstImages = Number(root.dataset.firstImages || 12);
   const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 
+  /** The job's message as the page shows it: only Blender jobs wait for a render worker;
+   * cut-and-paste shards run on any worker (the default queue). */
+  function messageOf(generator, message) {
+    if (generator !== "blender") return (message || "").replace(/\bWaiting for a render worker\b/, "Waiting for a worker");
+    return message || "";
+  }
+
   // --- jobs -----------------------------------------------------------------------------------
   const list = document.getElementById("synth-jobs");
 
@@ -22,7 +29,9 @@ function start(root) {
     card.className = "card synth-job";
     card.dataset.id = job.id;
     card.dataset.job = job.job.id;
+    card.dataset.generator = job.generator;
     card.setAttribute("data-testid", `synth-job-${job.id}`);
+    card.id = `synth-job-${job.id}`;
     const spec = job.spec || {};
     const resolution = spec.resolution || ["?", "?"];
     card.innerHTML = `<h3>Job ${job.id} <span class="muted"></span></h3>
@@ -46,7 +55,7 @@ function start(root) {
     card.dataset.status = status;
     card.querySelector(".status").textContent = status;
     card.querySelector("progress").value = job.progress || 0;
-    card.querySelector(".message").textContent = (job.job && job.job.message) || "";
+    card.querySelector(".message").textContent = messageOf(job.generator || card.dataset.generator, job.job && job.job.message);
     const error = card.querySelector(".job-error");
     const text = job.job && job.job.error;
     error.hidden = !text;
@@ -179,7 +188,19 @@ function start(root) {
           }
           return;
         }
-        show(jobCard(body), body);
+        const card = jobCard(body);
+        show(card, body);
+        // the job just launched: first in the list, marked, and scrolled to (the list is below the form)
+        list.prepend(card);
+        list.querySelectorAll(".synth-job.launched").forEach((el) => el.classList.remove("launched"));
+        card.classList.add("launched");
+        const notice = form.querySelector("[data-testid=launched]");
+        if (notice) {
+          notice.hidden = false;
+          notice.querySelector("a").href = `#${card.id}`;
+          notice.querySelector("a").textContent = `Job ${body.id}`;
+        }
+        card.scrollIntoView({ block: "start", behavior: "smooth" });
         follow(body.id);
       } finally {
         button.disabled = false;
