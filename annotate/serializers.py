@@ -2,9 +2,10 @@
 :mod:`annotate.geometry` and is reached through the services."""
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import split_names
+from . import keypoints, split_names
 from .models import Annotation, Image, LabelClass, Membership, Project, Role, Split
 
 
@@ -48,10 +49,23 @@ class LabelClassSerializer(serializers.ModelSerializer):
     color = serializers.RegexField(r"^#[0-9a-fA-F]{6}$", required=False)
     keypoint_names = serializers.ListField(child=serializers.CharField(), required=False)
     skeleton = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), required=False)
+    annotation_count = serializers.SerializerMethodField(help_text="Annotations of this label (deleting it removes them)")
+    mirror_pairs = serializers.SerializerMethodField(
+        help_text="Keypoint index pairs [left, right] that trade places when an image is mirrored "
+        "(annotate.keypoints.mirror_pairs: the rule augmentation and the YOLO flip_idx use)"
+    )
 
     class Meta:
         model = LabelClass
-        fields = ["id", "name", "color", "keypoint_names", "skeleton"]
+        fields = ["id", "name", "color", "keypoint_names", "skeleton", "annotation_count", "mirror_pairs"]
+
+    def get_annotation_count(self, label) -> int:
+        count = getattr(label, "annotation_count", None)  # annotated by selectors.labels_with_counts
+        return count if count is not None else label.annotations.count()
+
+    @extend_schema_field(serializers.ListField(child=serializers.ListField(child=serializers.IntegerField())))
+    def get_mirror_pairs(self, label):
+        return [list(pair) for pair in keypoints.mirror_pairs(label.keypoint_names or [])]
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -139,6 +153,9 @@ class SplitInputSerializer(serializers.Serializer):
     seed = serializers.IntegerField(default=0)
     stratify = serializers.BooleanField(default=False)
     reset = serializers.BooleanField(default=False)
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Only compute what the split would do (changed, counts); save nothing"
+    )
 
 
 # --- response shapes of answers built as plain dicts (they document them in the OpenAPI schema) ---
@@ -166,8 +183,8 @@ class SplitCountsSerializer(serializers.Serializer):
 
 
 class SplitResultSerializer(serializers.Serializer):
-    changed = serializers.IntegerField(help_text="Images whose split changed")
-    counts = SplitCountsSerializer(help_text="Images per split afterwards")
+    changed = serializers.IntegerField(help_text="Images whose split changed (would change, with dry_run)")
+    counts = SplitCountsSerializer(help_text="Images per split afterwards (would be, with dry_run)")
     params = SplitInputSerializer(help_text="The parameters the split ran with")
 
 

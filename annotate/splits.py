@@ -93,8 +93,13 @@ def project_split(
     seed: int = 0,
     stratify: bool = False,
     reset: bool = False,
+    dry_run: bool = False,
 ) -> dict:
-    """Assign splits; returns how many images were placed and the resulting counts per split."""
+    """Assign splits; returns how many images were placed and the resulting counts per split.
+
+    With ``dry_run`` nothing is saved: the answer says what the split would do (the split dialog
+    shows it before the user confirms).
+    """
     ratios = split_ratios_check(train, val, test)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValidationError({"seed": "The seed must be an integer."})
@@ -128,12 +133,19 @@ def project_split(
                     changes[split_name].append(image_id)
             position += count
 
-    for split_name, ids in changes.items():
-        for start in range(0, len(ids), 900):
-            Image.objects.filter(pk__in=ids[start: start + 900]).update(split=split_name)
-    counts = Counter(Image.objects.filter(project=project).values_list("split", flat=True))
+    if dry_run:
+        final = {image_id: split for image_id, _, split, _ in images}
+        for split_name, ids in changes.items():
+            final.update(dict.fromkeys(ids, split_name))
+        counts = Counter(final.values())
+    else:
+        for split_name, ids in changes.items():
+            for start in range(0, len(ids), 900):
+                Image.objects.filter(pk__in=ids[start: start + 900]).update(split=split_name)
+        counts = Counter(Image.objects.filter(project=project).values_list("split", flat=True))
     return {
         "changed": sum(len(v) for v in changes.values()),
         "counts": {s: counts.get(s, 0) for s in Split.values},
-        "params": {"train": train, "val": val, "test": test, "seed": seed, "stratify": stratify, "reset": reset},
+        "params": {"train": train, "val": val, "test": test, "seed": seed, "stratify": stratify, "reset": reset,
+                   "dry_run": dry_run},
     }

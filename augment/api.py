@@ -32,6 +32,8 @@ from .serializers import (
     ProfileSerializer,
     RecipeInputSerializer,
     RecipeSerializer,
+    RecipeValidateInputSerializer,
+    RecipeValidSerializer,
     TransformSerializer,
 )
 
@@ -131,12 +133,25 @@ class RecipePreviewApi(APIView):
         params = data.validated_data
         image = selectors.image_in_project(project=recipe.project, image_id=params["image"])
         samples = services.recipe_preview(
-            recipe=recipe, image=image, count=params["count"], seed=params["seed"], max_side=params["max_side"]
+            recipe=recipe, image=image, count=params["count"], seed=params["seed"], max_side=params["max_side"],
+            spec=params.get("spec"),
         )
         return Response({
             "recipe": recipe.pk, "image": image.pk, "seed": params["seed"],
             "source": {"width": image.width, "height": image.height}, "samples": samples,
         })
+
+
+class RecipeValidateApi(APIView):
+    """Check a spec without saving it (the recipe editor asks as you type); 400 names each bad field."""
+
+    @extend_schema(request=RecipeValidateInputSerializer, responses=RecipeValidSerializer)
+    def post(self, request, project_id: int):
+        project = access_project_by_id(user=request.user, project_id=project_id)
+        data = RecipeValidateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.recipe_validate(project=project, spec=data.validated_data["spec"])
+        return Response({"valid": True})
 
 
 # --- corruption suite ------------------------------------------------------------------------------

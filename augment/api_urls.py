@@ -19,4 +19,5 @@ urlpatterns = [
     ),
     path("recipes/<int:recipe_id>/", api.RecipeDetailApi.as_view(), name="recipe-detail"),
     path("recipes/<int:recipe_id>/preview", api.RecipePreviewApi.as_view(), name="recipe-preview"),
+    path("projects/<int:project_id>/recipes/validate", api.RecipeValidateApi.as_view(), name="recipe-validate"),
 ]

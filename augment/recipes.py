@@ -33,6 +33,8 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import types
+import typing
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -146,13 +148,91 @@ def _json_value(value: Any) -> Any:
     return repr(value)
 
 
+_BOUND_KEYS = (("ge", "min", True), ("gt", "min", False), ("le", "max", True), ("lt", "max", False))
+
+
+def _bounds(metadata) -> dict:
+    """min / max (and whether they are exclusive) from annotated-types bounds or check_range_bounds."""
+    out: dict[str, Any] = {}
+    for meta in metadata:
+        for attr, key, inclusive in _BOUND_KEYS:
+            value = getattr(meta, attr, None)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = value
+                if not inclusive:
+                    out[f"{key}_exclusive"] = True
+        func = getattr(meta, "func", None)
+        if func is not None and getattr(func, "__closure__", None) and "min_val" in func.__code__.co_freevars:
+            cells = dict(zip(func.__code__.co_freevars, (c.cell_contents for c in func.__closure__)))
+            for key, inclusive in (("min", "min_inclusive"), ("max", "max_inclusive")):
+                value = cells.get(f"{key}_val")
+                if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+                    out[key] = value
+                    if cells.get(inclusive) is False:
+                        out[f"{key}_exclusive"] = True
+    return out
+
+
+def _describe_annotation(annotation: Any, metadata: list) -> dict:
+    """The editor's view of a parameter type: boolean, integer, number, choice, range or json."""
+    metadata = list(metadata)
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *extra = typing.get_args(annotation)
+        return _describe_annotation(base, metadata + extra)
+    if annotation is bool:
+        return {"type": "boolean"}
+    if annotation in (int, float):
+        return {"type": "integer" if annotation is int else "number", **_bounds(metadata)}
+    if origin is typing.Literal:
+        choices = list(typing.get_args(annotation))
+        described: dict[str, Any] = {"type": "choice", "choices": [c for c in choices if c is not None]}
+        if None in choices:
+            described["nullable"] = True
+        return described
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[0] is args[1] and args[0] in (int, float):
+            return {"type": "range", "item": "integer" if args[0] is int else "number", **_bounds(metadata)}
+        return {"type": "json"}
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        rest = [a for a in args if a is not type(None)]
+        nullable = {"nullable": True} if len(rest) < len(args) else {}
+        if len(rest) == 1:
+            return {**_describe_annotation(rest[0], metadata), **nullable}
+        parts = [_describe_annotation(a, metadata) for a in rest]
+        ranges = [d for d in parts if d["type"] == "range"]
+        scalars = {d["type"] for d in parts if d["type"] in ("integer", "number")}
+        if len(ranges) == 1 and len(parts) == len(ranges) + len(scalars) and len(scalars) <= 1:
+            return {**ranges[0], "accepts_number": bool(scalars), **nullable}
+    return {"type": "json"}
+
+
+def transform_parameter_spec(cls: type[BasicTransform], name: str) -> dict:
+    """How the recipe editor should offer one parameter: its type and range, from the InitSchema."""
+    schema = getattr(cls, "InitSchema", None)
+    field = getattr(schema, "model_fields", {}).get(name) if schema is not None else None
+    if field is None:
+        return {"type": "json"}
+    described = _describe_annotation(field.annotation, field.metadata)
+    for names, limit in ((SIZE_PARAMS, MAX_OUTPUT_SIDE), (KERNEL_PARAMS, MAX_KERNEL)):
+        if name in names and described["type"] in ("integer", "number", "range"):
+            described["max"] = min(described.get("max", limit), limit)
+    if name == "p":
+        described.setdefault("min", 0)
+        described.setdefault("max", 1)
+    return described
+
+
 def transform_catalog() -> list[dict]:
-    """Every transform a recipe may use, with its parameters and defaults (for the API)."""
+    """Every transform a recipe may use, with its parameters, defaults, types and ranges (for the API)."""
     out = []
     for name in sorted(TRANSFORMS):
         params = {}
         for pname, param in transform_parameters(TRANSFORMS[name]).items():
             params[pname] = {"required": True} if param.default is param.empty else {"default": _json_value(param.default)}
+            params[pname].update(transform_parameter_spec(TRANSFORMS[name], pname))
         kind = "geometric" if issubclass(TRANSFORMS[name], A.DualTransform) else "pixel"
         out.append({"name": name, "kind": kind, "custom": name in CUSTOM_TRANSFORMS, "params": params})
     return out

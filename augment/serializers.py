@@ -41,6 +41,9 @@ class PreviewInputSerializer(serializers.Serializer):
         help_text="Shrink the returned JPEGs to at most this many pixels on their longer side "
         "(augmentation still runs at full size; annotations stay in full-size pixels).",
     )
+    spec = serializers.JSONField(
+        required=False, help_text="Preview this spec (unsaved edits, validated as on save) instead of the stored one"
+    )
 
 
 class CorruptionInputSerializer(serializers.Serializer):
@@ -72,6 +75,18 @@ class ProfileDetailSerializer(ProfileSerializer):
 class TransformParameterSerializer(serializers.Serializer):
     required = serializers.BooleanField(required=False, help_text="Present (true) when the parameter has no default")
     default = serializers.JSONField(required=False, allow_null=True)
+    type = serializers.ChoiceField(
+        choices=["boolean", "integer", "number", "choice", "range", "json"],
+        help_text="How to enter it: range is a pair [low, high] of `item`; json is any JSON value",
+    )
+    item = serializers.ChoiceField(choices=["integer", "number"], required=False, help_text="The type of a range's two values")
+    min = serializers.FloatField(required=False, help_text="Smallest allowed value (of each value of a range)")
+    max = serializers.FloatField(required=False, help_text="Largest allowed value (of each value of a range)")
+    min_exclusive = serializers.BooleanField(required=False, help_text="min itself is not allowed")
+    max_exclusive = serializers.BooleanField(required=False, help_text="max itself is not allowed")
+    choices = serializers.ListField(child=serializers.JSONField(), required=False, help_text="The allowed values of a choice")
+    nullable = serializers.BooleanField(required=False, help_text="null is allowed too")
+    accepts_number = serializers.BooleanField(required=False, help_text="A range that also takes a single number")
 
 
 class TransformSerializer(serializers.Serializer):
@@ -141,3 +156,11 @@ class CorruptionManifestSerializer(serializers.Serializer):
     images = serializers.IntegerField()
     annotations = serializers.IntegerField()
     items = CorruptionItemSerializer(many=True)
+
+
+class RecipeValidateInputSerializer(serializers.Serializer):
+    spec = serializers.JSONField(help_text="A recipe spec, checked exactly as saving it would check it")
+
+
+class RecipeValidSerializer(serializers.Serializer):
+    valid = serializers.BooleanField(help_text="Always true: an invalid spec gets 400 with a message per field")

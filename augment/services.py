@@ -117,7 +117,14 @@ def train_images_augment(
 
 
 # --- preview -----------------------------------------------------------------------------------
-def recipe_preview(*, recipe: Recipe, image: Image, count: int, seed: int, max_side: int | None = None) -> list[dict]:
+def recipe_validate(*, project: Project, spec) -> dict:
+    """Check a spec as saving it would (400 naming each field), without saving anything."""
+    return _validated_spec(project=project, spec=spec)
+
+
+def recipe_preview(
+    *, recipe: Recipe, image: Image, count: int, seed: int, max_side: int | None = None, spec: dict | None = None
+) -> list[dict]:
     """``count`` augmented samples of ``image`` with their annotations, deterministic by ``seed``.
 
     Sample ``i`` uses the same seed as copy ``i`` of that image in an offline build with the same
@@ -126,13 +133,15 @@ def recipe_preview(*, recipe: Recipe, image: Image, count: int, seed: int, max_s
     image's own size (noise and blur depend on it); ``max_side`` only shrinks the JPEG sent back
     (``display_scale`` says by how much), so that a page of samples of a 12-megapixel photo is not
     tens of megabytes. ``width``, ``height`` and the annotations stay in augmented-image pixels.
+    ``spec`` (validated first) previews unsaved edits instead of the stored spec.
     """
+    spec = recipe.spec if spec is None else _validated_spec(project=recipe.project, spec=spec)
     if image.project_id != recipe.project_id:
         raise ValidationError({"image": "The image belongs to another project."})
     if not 1 <= count <= PREVIEW_MAX_COUNT:
         raise ValidationError({"count": f"count must be 1 to {PREVIEW_MAX_COUNT}."})
     annotations, labels = selectors.engine_annotations(images=[image])
-    augmenter = Augmenter(recipe.spec, labels=labels)
+    augmenter = Augmenter(spec, labels=labels)
     try:
         pixels = read_image(str(storage.media_path(image.file)))
     except AugmentError as exc:

@@ -103,7 +103,7 @@ def test_catalog_lists_transforms_with_their_real_parameters():
     assert "std_range" in catalog["GaussNoise"]["params"]
     assert "var_limit" not in catalog["GaussNoise"]["params"]
     assert catalog["PoissonGaussianNoise"]["custom"] is True
-    assert catalog["Resize"]["params"]["height"] == {"required": True}
+    assert catalog["Resize"]["params"]["height"] == {"required": True, "type": "integer", "min": 1, "max": 8192}
     assert "Lambda" not in catalog and "Normalize" not in catalog
 
 

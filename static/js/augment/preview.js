@@ -41,7 +41,8 @@ function drawAnnotations(ctx, annotations, labels, scale) {
   }
 }
 
-function sampleFigure(sample, labels, show) {
+/** One sample as a <figure> with a canvas: the JPEG, then its annotations (shared with the recipe editor). */
+export function sampleFigure(sample, labels, show) {
   const figure = document.createElement("figure");
   figure.dataset.seed = sample.seed;
   const canvas = document.createElement("canvas");

@@ -12,3 +12,16 @@ document.querySelectorAll(".profiles .clone").forEach((button) => {
     else button.insertAdjacentText("afterend", " " + JSON.stringify(body));
   });
 });
+
+// "New recipe": POST an empty recipe with that name, then open it in the editor; the API's refusal
+// (a taken name, say) is shown next to the button.
+const newRecipe = document.getElementById("new-recipe");
+if (newRecipe) {
+  newRecipe.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = new FormData(newRecipe).get("name");
+    const { ok, body } = await apiCall(newRecipe.dataset.api, { method: "POST", body: { name, spec: { transforms: [] } } });
+    if (ok) location.href = newRecipe.dataset.editUrl.replace("/0/", `/${body.id}/`);
+    else newRecipe.querySelector(".error").textContent = Object.values(body || {}).flat().join(" ");
+  });
+}
