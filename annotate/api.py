@@ -123,7 +123,7 @@ class LabelListApi(APIView):
     @extend_schema(responses=LabelClassSerializer(many=True))
     def get(self, request, project_id: int):
         project = access_project_by_id(user=request.user, project_id=project_id)
-        return Response(LabelClassSerializer(selectors.labels_of(project=project), many=True).data)
+        return Response(LabelClassSerializer(selectors.labels_with_counts(project=project), many=True).data)
 
     @extend_schema(request=LabelClassSerializer, responses={201: LabelClassSerializer})
     def post(self, request, project_id: int):

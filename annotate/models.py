@@ -59,6 +59,8 @@ class LabelClass(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="label_name_unique_in_project")]
         ordering = ["project", "id"]
+        verbose_name = "label class"
+        verbose_name_plural = "label classes"
 
     def __str__(self) -> str:
         return self.name

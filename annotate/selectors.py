@@ -136,6 +136,11 @@ def labels_of(*, project: Project) -> QuerySet[LabelClass]:
     return project.labels.order_by("id")
 
 
+def labels_with_counts(*, project: Project) -> QuerySet[LabelClass]:
+    """The project's labels, each with ``annotation_count`` (what deleting it would remove)."""
+    return labels_of(project=project).annotate(annotation_count=Count("annotations"))
+
+
 def images_with_annotations(*, project: Project) -> QuerySet[Image]:
     """For reports that look at everything: each image with its annotations, in two queries."""
     return Image.objects.filter(project=project).prefetch_related(

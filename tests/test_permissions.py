@@ -73,6 +73,7 @@ RULES: dict[tuple[str, str], str] = {
     ("recipe-detail", "patch"): Can.MANAGE,
     ("recipe-detail", "delete"): Can.MANAGE,
     ("recipe-preview", "post"): Can.VIEW,
+    ("recipe-validate", "post"): Can.VIEW,  # checks a spec, saves nothing
     ("corruption-build", "post"): Can.MANAGE,
     ("corruption-manifest", "get"): Can.VIEW,
     ("corruption-image", "get"): Can.VIEW,
@@ -82,6 +83,8 @@ RULES: dict[tuple[str, str], str] = {
     ("version-detail", "delete"): Can.MANAGE,
     ("version-images", "get"): Can.VIEW,
     ("version-export", "get"): Can.VIEW,
+    ("version-export-formats", "get"): Can.VIEW,
+    ("version-image-file", "get"): Can.VIEW,
     ("synth-asset-list", "get"): Can.VIEW,
     ("synth-asset-list", "post"): Can.UPLOAD,
     ("synth-asset-detail", "get"): Can.VIEW,
@@ -151,6 +154,7 @@ def objects(users, project, labels, add_images):
         "username": "viewer", "job_id": job.pk, "recipe_id": recipe.pk, "version_id": version.pk,
         "asset_id": background.pk, "synth_job_id": synth_job.pk,
         "slug": "phone-low-light", "profile": "phone-low-light", "severity": 3, "split": "test", "seed": 0,
+        "index": 0,
     }
 
 
