@@ -23,7 +23,7 @@ def version_list(request, project_id: int):
     return render(
         request,
         "export/version_list.html",
-        {"project": project, "versions": selectors.versions_of(project=project), "formats": list(formats.WRITERS),
+        {"project": project, "versions": selectors.versions_of(project=project),
          "can_build": role_allows(project.user_role, Can.MANAGE),
          "image_sources": Image.Source.values, "annotation_sources": Annotation.Source.values},
     )
