@@ -1,7 +1,7 @@
 // The build form of the versions page: reads the form into the API's build parameters,
 // POSTs them, shows the API's field errors next to the fields, then follows the build job.
 import { apiCall, apiFetch, describeErrors } from "../common/http.js";
-import { followJob } from "./jobs.js";
+import { followJob } from "../common/jobs.js";
 
 const form = document.getElementById("version-build");
 const progress = form.querySelector("[data-testid=build-progress]");

@@ -5,7 +5,7 @@
 import { apiCall, apiFetch } from "../common/http.js";
 import { drawKeypoints, hexToRgb, polygonPath, strokeBox } from "../common/draw.js";
 import { decodeMask } from "../common/rle.js";
-import { followJob } from "./jobs.js";
+import { followJob } from "../common/jobs.js";
 
 const root = document.getElementById("version-page");
 const versionId = root.dataset.versionId;

@@ -5,7 +5,7 @@ import { apiFetch, csrfToken, describeErrors } from "../common/http.js";
 
 export const config = JSON.parse(document.getElementById("intake-config").textContent);
 
-export const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+export { TERMINAL } from "../common/jobs.js";
 
 /** An element: `el("td", {class: "x", dataset: {testid: "y"}}, child, "text")`. */
 export function el(tag, attrs = {}, ...children) {
@@ -55,26 +55,8 @@ export function postWithProgress(url, form, onProgress = () => {}) {
   });
 }
 
-export const jobUrl = (id) => `/api/jobs/${id}/`;
+export { followJob, jobUrl } from "../common/jobs.js";
 export const jobCancelUrl = (id) => `/api/jobs/${id}/cancel`;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Poll a job until it ends, calling `onUpdate(job)` each time; resolves to the ended job. */
-export async function followJob(job, onUpdate, { interval = 700 } = {}) {
-  onUpdate(job);
-  while (!TERMINAL.has(job.status)) {
-    await sleep(interval);
-    try {
-      job = await apiFetch(jobUrl(job.id));
-    } catch (error) {
-      if (error.status === 404) throw error; // gone (its project was deleted): nothing left to follow
-      continue; // a network hiccup: try again
-    }
-    onUpdate(job);
-  }
-  return job;
-}
 
 /** The API's sentence(s) for a refused request. */
 export function refusal(body) {
