@@ -19,7 +19,7 @@ process), takes a token from ``/api/auth/token/`` and then does only what a clie
    recipe and applied online, and its ratio to the same baseline.
 2. **Raccoon** (``../shared/datasets/raccoon-voc``): VOC import, split 70/15/15, a version
    letterboxed to ``--raccoon-size`` px, a CenterNet-style MobileNetV3-Small detector from scratch
-   (optionally with an online flip recipe); mAP@.5 of the float32 and int8 files.
+   (online augmentation: flip, scale/shift, colour; ``--raccoon-recipe``); mAP@.5 of the float32 and int8 files.
 3. **Size and latency**: the artifact table of every run; and the full-int8 MobileNetV3-Small
    classifier at 224 px (10 classes), plain and minimalistic, built with the worker's builder and
    exported with ``export.model_formats.convert.export_model`` in a child process: sizes and latency
@@ -28,8 +28,8 @@ process), takes a token from ``/api/auth/token/`` and then does only what a clie
 Targets: digits float32 accuracy >= 0.985, int8 within 0.5 point; ratio >= 0.85 without
 augmentation, >= 0.6 with the low-light recipe; raccoon mAP@.5 >= 0.40, int8 within 3 points.
 
-    .venv/bin/python bench/train.py [--epochs 30] [--batch-size 32] [--minimalistic] \
-        [--skip-recipe-run] [--skip-baseline] [--skip-size] [--skip-raccoon] [--raccoon-epochs 40] [--keep]
+    .venv/bin/python bench/train.py [--epochs 40] [--batch-size 32] [--learning-rate 0.005] [--bn-momentum 0.9] \
+        [--skip-recipe-run] [--skip-baseline] [--skip-size] [--skip-raccoon] [--raccoon-epochs 120] [--keep]
 
 Prints progress and Markdown tables; the last line is one JSON object with every figure.
 """
@@ -563,7 +563,7 @@ def main() -> int:
     parser.add_argument("--skip-size", action="store_true", help="leave out the 224 px size/latency export")
     parser.add_argument("--skip-digits", action="store_true", help="leave out the digits runs (the baseline and 224 px need them)")
     parser.add_argument("--skip-raccoon", action="store_true")
-    parser.add_argument("--raccoon-epochs", type=int, default=40)
+    parser.add_argument("--raccoon-epochs", type=int, default=120)
     parser.add_argument("--raccoon-size", type=int, default=256, help="version letterbox and detector input, px (<= 320)")
     parser.add_argument("--raccoon-batch-size", type=int, default=16)
     parser.add_argument("--raccoon-learning-rate", type=float, default=0.002)

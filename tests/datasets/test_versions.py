@@ -284,7 +284,11 @@ def test_versions_page_lists_versions_with_download_links(client, users, project
     page = client.get(f"/projects/{project.pk}/versions/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "for the page" in html and f"/api/versions/{version.pk}/export?format=yolo" in html
+    # Each version links to its page, whose download table (filled by its script, which follows
+    # large exports' jobs: tests/e2e/test_version_pages.py) has the anchor linked to.
+    assert "for the page" in html and f'href="/versions/{version.pk}/#downloads"' in html
+    version_page = client.get(f"/versions/{version.pk}/")
+    assert version_page.status_code == 200 and 'id="downloads"' in version_page.content.decode()
     client.force_login(users["outsider"])
     assert client.get(f"/projects/{project.pk}/versions/").status_code == 404
 

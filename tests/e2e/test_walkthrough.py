@@ -28,7 +28,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def open_section(page, base: str, project: Project, key: str) -> None:
     """Go to the project's hub and follow its link to a section, as a user would."""
     page.goto(f"{base}/projects/{project.pk}/")
-    page.get_by_test_id(f"hub-{key}").click()
+    # Wait for the section's own load event: its module scripts have wired the buttons by then
+    # (a click on server-rendered HTML before that would go nowhere).
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_test_id(f"hub-{key}").click()
 
 
 def test_a_new_user_walks_from_an_empty_project_to_a_coco_export(pages, make_user, live_server, tmp_path):

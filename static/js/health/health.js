@@ -162,10 +162,12 @@ function splitDialog() {
   };
 
   form.addEventListener("input", later); // (not "change": leaving a field for Apply must not disable it)
-  document.getElementById("split-open").addEventListener("click", () => {
+  const open = document.getElementById("split-open");
+  open.addEventListener("click", () => {
     dialog.showModal();
     dryRun();
   });
+  open.disabled = false; // rendered disabled: a click before this module ran would do nothing
   document.getElementById("split-cancel").addEventListener("click", () => dialog.close());
   apply.addEventListener("click", async () => {
     apply.disabled = true;
