@@ -1,5 +1,8 @@
+from django import forms
 from django.contrib import admin
 
+from . import services
+from .keypoints import oks_sigmas
 from .models import Annotation, Image, LabelClass, Membership, Project
 
 
@@ -30,12 +33,32 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ["project", "user"]
 
 
+class LabelClassForm(forms.ModelForm):
+    """The API's keypoint rules (names, skeleton, sigmas) on the admin form too."""
+
+    class Meta:
+        model = LabelClass
+        fields = ["project", "name", "color", "keypoint_names", "skeleton", "keypoint_sigmas"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        names = data.get("keypoint_names") or []
+        services.check_keypoints(names, data.get("skeleton") or [])
+        services.check_sigmas(names, data.get("keypoint_sigmas") or [])
+        return data
+
+
 @admin.register(LabelClass)
 class LabelClassAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "project", "color"]
+    form = LabelClassForm
+    list_display = ["id", "name", "project", "color", "evaluated_sigmas"]
     list_filter = ["project"]
     search_fields = ["name", "project__name"]
     list_select_related = ["project"]
+
+    @admin.display(description="OKS sigmas used")
+    def evaluated_sigmas(self, label: LabelClass) -> str:
+        return ", ".join(f"{v:g}" for v in oks_sigmas(label.keypoint_names or [], label.keypoint_sigmas)) or "—"
 
 
 @admin.register(Image)

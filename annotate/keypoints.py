@@ -116,3 +116,27 @@ def flip_index(names: Sequence[str], pairs: Iterable[Sequence[str]] | None = Non
     for a, b in mirror_pairs(names, pairs):
         order[a], order[b] = order[b], order[a]
     return order
+
+
+# COCO's per-keypoint OKS sigmas (cocoapi, COCOeval.Params.setKpParams), by the 17 COCO names.
+COCO_SIGMAS = {
+    "nose": 0.026, "left_eye": 0.025, "right_eye": 0.025, "left_ear": 0.035, "right_ear": 0.035,
+    "left_shoulder": 0.079, "right_shoulder": 0.079, "left_elbow": 0.072, "right_elbow": 0.072,
+    "left_wrist": 0.062, "right_wrist": 0.062, "left_hip": 0.107, "right_hip": 0.107,
+    "left_knee": 0.087, "right_knee": 0.087, "left_ankle": 0.089, "right_ankle": 0.089,
+}
+DEFAULT_SIGMA = 0.05
+
+
+def oks_sigmas(keypoint_names: Sequence[str], stored: Sequence[float] | None = None) -> list[float]:
+    """The OKS sigma of each keypoint, for keypoint evaluation (COCO OKS AP).
+
+    ``stored`` (a label class's ``keypoint_sigmas``) wins when it has one value per keypoint;
+    otherwise each keypoint takes COCO's sigma when its name is one of COCO's 17 (ignoring case)
+    and :data:`DEFAULT_SIGMA` else. A sigma is the spread of human annotators' clicks for that
+    point relative to the object's size: small for an eye, large for a hip.
+    """
+    names = list(keypoint_names)
+    if stored and len(stored) == len(names):
+        return [float(v) for v in stored]
+    return [COCO_SIGMAS.get(name.lower(), DEFAULT_SIGMA) for name in names]

@@ -55,6 +55,10 @@ class LabelClass(models.Model):
     color = models.CharField(max_length=7, default="#e6194b", help_text="#rrggbb")
     keypoint_names = models.JSONField(default=list, blank=True, help_text="For keypoint classes, in order")
     skeleton = models.JSONField(default=list, blank=True, help_text="Pairs of keypoint indexes (0-based)")
+    keypoint_sigmas = models.JSONField(
+        default=list, blank=True,
+        help_text="OKS sigma per keypoint for keypoint evaluation; empty: COCO's for the 17 COCO names, 0.05 otherwise",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="label_name_unique_in_project")]

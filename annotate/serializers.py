@@ -54,14 +54,29 @@ class LabelClassSerializer(serializers.ModelSerializer):
         help_text="Keypoint index pairs [left, right] that trade places when an image is mirrored "
         "(annotate.keypoints.mirror_pairs: the rule augmentation and the YOLO flip_idx use)"
     )
+    keypoint_sigmas = serializers.ListField(
+        child=serializers.FloatField(), required=False,
+        help_text="OKS sigma per keypoint as stored ([]: the defaults, see oks_sigmas)",
+    )
+    oks_sigmas = serializers.SerializerMethodField(
+        help_text="The sigma each keypoint is evaluated with (COCO OKS): keypoint_sigmas, or COCO's for "
+        "the 17 COCO names and 0.05 otherwise"
+    )
 
     class Meta:
         model = LabelClass
-        fields = ["id", "name", "color", "keypoint_names", "skeleton", "annotation_count", "mirror_pairs"]
+        fields = [
+            "id", "name", "color", "keypoint_names", "skeleton", "keypoint_sigmas", "oks_sigmas",
+            "annotation_count", "mirror_pairs",
+        ]
 
     def get_annotation_count(self, label) -> int:
         count = getattr(label, "annotation_count", None)  # annotated by selectors.labels_with_counts
         return count if count is not None else label.annotations.count()
+
+    @extend_schema_field(serializers.ListField(child=serializers.FloatField()))
+    def get_oks_sigmas(self, label):
+        return keypoints.oks_sigmas(label.keypoint_names or [], label.keypoint_sigmas)
 
     @extend_schema_field(serializers.ListField(child=serializers.ListField(child=serializers.IntegerField())))
     def get_mirror_pairs(self, label):

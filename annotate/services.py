@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -95,7 +96,7 @@ def membership_remove(*, membership: Membership) -> None:
 
 
 # --- labels ---------------------------------------------------------------------------------
-def _check_keypoints(keypoint_names: list, skeleton: list) -> None:
+def check_keypoints(keypoint_names: list, skeleton: list) -> None:
     if not isinstance(keypoint_names, list) or not all(isinstance(n, str) and n for n in keypoint_names):
         raise ValidationError({"keypoint_names": "Keypoint names must be a list of non-empty strings."})
     if len(set(keypoint_names)) != len(keypoint_names):
@@ -113,13 +114,31 @@ def _check_keypoints(keypoint_names: list, skeleton: list) -> None:
             raise ValidationError({"skeleton": f"Skeleton edge {edge!r} must join two different keypoint indexes 0..{n - 1}."})
 
 
-def label_create(*, project: Project, name: str, color: str = "#e6194b", keypoint_names=None, skeleton=None) -> LabelClass:
+def check_sigmas(keypoint_names: list, sigmas: Any) -> None:
+    """Empty (the defaults of :func:`annotate.keypoints.oks_sigmas`) or one number in (0, 1] per keypoint."""
+    if not isinstance(sigmas, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1 for v in sigmas
+    ):
+        raise ValidationError({"keypoint_sigmas": "Keypoint sigmas are a list of numbers in (0, 1], one per keypoint."})
+    if sigmas and len(sigmas) != len(keypoint_names):
+        raise ValidationError({"keypoint_sigmas": (
+            f"There are {len(sigmas)} sigmas for {len(keypoint_names)} keypoints; give one per keypoint, "
+            "or none for the defaults."
+        )})
+
+
+def label_create(
+    *, project: Project, name: str, color: str = "#e6194b", keypoint_names=None, skeleton=None, keypoint_sigmas=None
+) -> LabelClass:
     keypoint_names, skeleton = list(keypoint_names or []), list(skeleton or [])
-    _check_keypoints(keypoint_names, skeleton)
+    sigmas = list(keypoint_sigmas or [])
+    check_keypoints(keypoint_names, skeleton)
+    check_sigmas(keypoint_names, sigmas)
     try:
         with transaction.atomic():
             return LabelClass.objects.create(
-                project=project, name=name, color=color, keypoint_names=keypoint_names, skeleton=skeleton
+                project=project, name=name, color=color, keypoint_names=keypoint_names, skeleton=skeleton,
+                keypoint_sigmas=sigmas,
             )
     except IntegrityError:
         raise ValidationError({"name": f"This project already has a label called {name!r}."}) from None
@@ -129,12 +148,13 @@ def label_update(*, label: LabelClass, **fields) -> LabelClass:
     """Rename, recolour, or change the skeleton. The number of keypoints is fixed once annotated."""
     names = fields.get("keypoint_names", label.keypoint_names)
     skeleton = fields.get("skeleton", label.skeleton)
-    _check_keypoints(names, skeleton)
+    check_keypoints(names, skeleton)
+    check_sigmas(names, fields.get("keypoint_sigmas", label.keypoint_sigmas))
     if len(names) != len(label.keypoint_names) and label.annotations.filter(kind=Annotation.Kind.KEYPOINTS).exists():
         raise ValidationError(
             {"keypoint_names": "Keypoints are already annotated with this label; the number of keypoints cannot change."}
         )
-    for key in ("name", "color", "keypoint_names", "skeleton"):
+    for key in ("name", "color", "keypoint_names", "skeleton", "keypoint_sigmas"):
         if key in fields:
             setattr(label, key, fields[key])
     try:

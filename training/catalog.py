@@ -5,7 +5,8 @@ anything is queued, and the admin form and the command offer its choices.
 The Keras applications behind these names (``MobileNetV3Small``, ``MobileNetV3Large``,
 ``EfficientNetB0``, built by the training process) take square inputs of at least 32 pixels and
 downsample by 32, so an input size is a multiple of 32 in 32..1024. EfficientNet-B0 is offered for
-classification only: the detector head is built on the MobileNetV3 feature maps.
+classification only: the detection, keypoint and segmentation heads are built on the MobileNetV3
+feature maps.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ _MOBILENET_OPTIONS = {"alpha": 1.0, "minimalistic": False}
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
-        Architecture("mobilenet_v3_small", "MobileNetV3 Small", ("classify", "detect"), _MOBILENET_OPTIONS),
-        Architecture("mobilenet_v3_large", "MobileNetV3 Large", ("classify", "detect"), _MOBILENET_OPTIONS),
+        Architecture("mobilenet_v3_small", "MobileNetV3 Small", TASKS, _MOBILENET_OPTIONS),
+        Architecture("mobilenet_v3_large", "MobileNetV3 Large", TASKS, _MOBILENET_OPTIONS),
         Architecture("efficientnet_b0", "EfficientNet-B0", ("classify",)),
     )
 }
@@ -62,6 +63,20 @@ ADVANCED_OPTIONS: dict[str, tuple] = {
     "min_lr_ratio": ("number", 0.0, 1.0),  # where the cosine ends, as a share of the rate
 }
 
+# Options of one task only: name -> (task, kind, *rule). ``keypoint_label``: the keypoint class a
+# pose run trains (by default the version's only one in use); ``segment_output``: the segmentation
+# file's output, a uint8 ``class_map`` (argmax in the graph) or per-class ``scores``.
+TASK_OPTIONS: dict[str, tuple] = {
+    "keypoint_label": ("keypoints", "text"),
+    "segment_output": ("segment", "choice", "class_map", "scores"),
+}
+
+# Magnitude pruning (any task): {"sparsity": target in (0, 0.99], "begin": 0.0, "end": 0.8 (shares
+# of the run's steps where the polynomial schedule starts and reaches the target), "frequency":
+# steps between mask updates}.
+PRUNING_KEYS = {"sparsity": (0.0, 0.99), "begin": (0.0, 1.0), "end": (0.0, 1.0), "frequency": (1, 100000)}
+PRUNING_DEFAULTS = {"begin": 0.0, "end": 0.8}
+
 SCHEDULES = ("cosine", "constant")
 
 
@@ -73,4 +88,4 @@ def headline_metric(task: str) -> str:
     return HEADLINE_METRIC.get(task, "accuracy")
 
 
-__all__ = ["ADVANCED_OPTIONS", "ARCHITECTURES", "COMMON_OPTIONS", "SCHEDULES", "TASKS", "Architecture", "architectures_for", "headline_metric"]
+__all__ = ["PRUNING_DEFAULTS", "PRUNING_KEYS", "TASK_OPTIONS", "ADVANCED_OPTIONS", "ARCHITECTURES", "COMMON_OPTIONS", "SCHEDULES", "TASKS", "Architecture", "architectures_for", "headline_metric"]

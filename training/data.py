@@ -13,6 +13,18 @@ The rules (also in the README):
   is not the object's extent. The train and the test split must each hold at least one target
   (a test split without one has nothing to measure mAP against); images without targets stay in
   as negatives. The classes are the version's labels that occur as targets, in version label order.
+- **keypoints** — one keypoint label class (``options.keypoint_label``; by default the version's
+  only keypoint class that has instances). An instance is an object of that class that has a
+  keypoints set with at least one labeled point, or a box / outline (its points then all
+  unlabeled: it still teaches where instances are); its box is the object's box
+  (:meth:`~annotate.geometry.ObjectParts.bbox`: the box part, else the outline's tight box, else
+  that of the labeled points). The train and the test split must each hold an instance with
+  labeled points. OKS sigmas come from the project's label class at the time the run starts
+  (:func:`annotate.keypoints.oks_sigmas`), since they are evaluation settings, not data.
+- **segment** — every mask and polygon is painted into a class map (in object order, a later one
+  over an earlier one); the classes are ``background`` (index 0: every unpainted pixel) and the
+  version's labels that occur as masks or polygons, in version label order (a label itself named
+  ``background`` paints index 0). The train and the test split must each hold a mask or polygon.
 """
 
 from __future__ import annotations
@@ -75,7 +87,7 @@ def _examples(names: list[str], total: int) -> str:
     return f" (e.g. {shown}{', …' if total > EXAMPLES else ''})" if names else ""
 
 
-def check_classification(version: DatasetVersion) -> DataCheck:
+def check_classification(version: DatasetVersion, options: Mapping | None = None) -> DataCheck:
     used: set[str] = set()
     untagged: list[str] = []
     several: list[str] = []
@@ -113,7 +125,7 @@ def check_classification(version: DatasetVersion) -> DataCheck:
     return DataCheck(labels)
 
 
-def check_detection(version: DatasetVersion) -> DataCheck:
+def check_detection(version: DatasetVersion, options: Mapping | None = None) -> DataCheck:
     used: set[str] = set()
     per_split: Counter = Counter()
     for _file, _name, split, _w, _h, anns in version_rows(version):
@@ -135,4 +147,127 @@ def check_detection(version: DatasetVersion) -> DataCheck:
     return DataCheck(labels)
 
 
-CHECKS = {"classify": check_classification, "detect": check_detection}
+def keypoint_labels(version: DatasetVersion) -> list[dict]:
+    """The version's frozen label dicts of keypoint classes (those with keypoint names)."""
+    return [label for label in version.labels if label.get("keypoint_names")]
+
+
+def keypoint_instances(annotations: Sequence[Mapping], label: str) -> list[tuple[tuple[float, float, float, float], list]]:
+    """``(box, points)`` of each instance of keypoint class ``label`` in an image, in object order
+    (``points`` the stored ``[[x, y, v], ...]``, or ``[]`` for an instance without keypoints)."""
+    found = []
+    for obj in objects_of(annotations):
+        if obj.label != label:
+            continue
+        points = list((obj.keypoints or {}).get("geometry", {}).get("points") or [])
+        if obj.box is None and obj.outline is None and not any(p[2] > 0 for p in points):
+            continue  # a keypoints set with nothing labeled: nothing to learn, no box
+        box = obj.bbox()
+        if box is not None and (box[2] <= 0 or box[3] <= 0):
+            # labeled points on a line: the square on their longer side, centred on them
+            side = max(box[2], box[3])
+            box = (box[0] + (box[2] - side) / 2, box[1] + (box[3] - side) / 2, side, side) if side > 0 else None
+        if box is None:
+            continue
+        found.append((box, points))
+    return found
+
+
+def keypoint_label_choice(version: DatasetVersion, options: Mapping) -> tuple[dict | None, str | None]:
+    """The keypoint class a pose run trains (``options.keypoint_label`` or the only one used),
+    or why there is none."""
+    candidates = keypoint_labels(version)
+    wanted = options.get("keypoint_label")
+    if wanted:
+        chosen = next((label for label in candidates if label["name"] == wanted), None)
+        if chosen is None:
+            names = ", ".join(repr(label["name"]) for label in candidates) or "none"
+            return None, f"{wanted!r} is not a keypoint class of version {version.number} (its keypoint classes: {names})."
+        return chosen, None
+    if not candidates:
+        return None, (
+            f"Keypoint training needs a label class with keypoint names; version {version.number} has none. "
+            "Define the keypoints on the label, annotate them and build a new version."
+        )
+    used = set()
+    for _file, _name, _split, _w, _h, anns in version_rows(version):
+        used.update(a["label"] for a in anns if a["kind"] == "keypoints")
+    in_use = [label for label in candidates if label["name"] in used]
+    if len(in_use) > 1:
+        names = ", ".join(repr(label["name"]) for label in in_use)
+        return None, f"Version {version.number} has several keypoint classes ({names}): choose one with options.keypoint_label."
+    return (in_use or candidates)[0], None
+
+
+def check_keypoints(version: DatasetVersion, options: Mapping | None = None) -> DataCheck:
+    label, problem = keypoint_label_choice(version, options or {})
+    if label is None:
+        return DataCheck([], problem)
+    name = label["name"]
+    per_split: Counter = Counter()
+    for _file, _name, split, _w, _h, anns in version_rows(version):
+        for _box, points in keypoint_instances(anns, name):
+            if any(p[2] > 0 for p in points):
+                per_split[split] += 1
+    if not sum(per_split.values()):
+        return DataCheck([name], (
+            f"Keypoint training on {name!r} needs instances with labeled keypoints; version {version.number} "
+            f"has no instance of {name!r} with a labeled point."
+        ))
+    empty = [split for split in ("train", "test") if not per_split[split]]
+    if empty:
+        return DataCheck([name], (
+            f"Keypoint training needs instances of {name!r} with labeled keypoints in the train and the test split; "
+            f"the {' and the '.join(empty)} split{'s' * (len(empty) > 1)} of version {version.number} "
+            f"hold{'s' * (len(empty) == 1)} none."
+        ))
+    return DataCheck([name])
+
+
+BACKGROUND = "background"
+OUTLINE_KINDS = ("mask", "polygon")
+
+
+def segment_classes(version: DatasetVersion) -> list[str]:
+    """``["background", *labels with masks or polygons in version order]``."""
+    used = set()
+    for _file, _name, _split, _w, _h, anns in version_rows(version):
+        used.update(a["label"] for a in anns if a["kind"] in OUTLINE_KINDS)
+    return [BACKGROUND, *(n for n in version.label_names if n in used and n != BACKGROUND)]
+
+
+def segments_of(annotations: Sequence[Mapping], index: Mapping[str, int]) -> list[list]:
+    """``[class index, kind, geometry]`` of an image's masks and polygons, in object order."""
+    return [
+        [index.get(obj.outline["label"], 0), obj.outline["kind"], obj.outline["geometry"]]
+        for obj in objects_of(annotations)
+        if obj.outline is not None
+    ]
+
+
+def check_segmentation(version: DatasetVersion, options: Mapping | None = None) -> DataCheck:
+    per_split: Counter = Counter()
+    for _file, _name, split, _w, _h, anns in version_rows(version):
+        per_split[split] += sum(1 for a in anns if a["kind"] in OUTLINE_KINDS)
+    labels = segment_classes(version) if sum(per_split.values()) else []
+    if not sum(per_split.values()):
+        return DataCheck(labels, (
+            f"Segmentation needs masks or polygons; version {version.number} has none (boxes and keypoints "
+            "do not say which pixels are the object). Draw masks or polygons and build a new version."
+        ))
+    empty = [split for split in ("train", "test") if not per_split[split]]
+    if empty:
+        return DataCheck(labels, (
+            f"Segmentation needs masks or polygons in the train and the test split; the {' and the '.join(empty)} "
+            f"split{'s' * (len(empty) > 1)} of version {version.number} hold{'s' * (len(empty) == 1)} none."
+        ))
+    return DataCheck(labels)
+
+
+# task -> check(version, options): the classes a run of that task trains, or why it cannot.
+CHECKS = {
+    "classify": check_classification,
+    "detect": check_detection,
+    "keypoints": check_keypoints,
+    "segment": check_segmentation,
+}

@@ -22,9 +22,10 @@ from .catalog import headline_metric
 
 class TrainingRun(models.Model):
     class Task(models.TextChoices):
-        # keypoints and segment come next: a new choice and a worker task module
         CLASSIFY = "classify"
         DETECT = "detect"
+        KEYPOINTS = "keypoints"
+        SEGMENT = "segment"
 
     class Schedule(models.TextChoices):
         COSINE = "cosine", "cosine (with warm-up)"

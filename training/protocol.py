@@ -40,10 +40,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-TASKS = ("classify", "detect")
+TASKS = ("classify", "detect", "keypoints", "segment")
 
 # The metric a task selects its best epoch by (on val) and that its table headlines (on test).
-HEADLINE_METRIC = {"classify": "accuracy", "detect": "map50"}
+HEADLINE_METRIC = {"classify": "accuracy", "detect": "map50", "keypoints": "oks_ap", "segment": "miou"}
 
 SPEC_FILE = "spec.json"
 STATE_FILE = "state.json"
@@ -61,7 +61,12 @@ class RunItem:
 
     ``path`` is absolute; ``label`` is the class index of a classification image (its one tag);
     ``boxes`` are ``[x, y, w, h, class index]`` in pixels of the stored image (one per object:
-    the object's box, see :func:`annotate.geometry.objects_of`).
+    the object's box, see :func:`annotate.geometry.objects_of`). ``keypoints``, when not empty, is
+    aligned with ``boxes``: per box the flat ``[x1, y1, v1, ..., xK, yK, vK]`` of its instance in
+    stored-image pixels (COCO visibility: 0 unlabeled, 1 hidden, 2 visible). ``segments`` is None
+    unless the run rasterises class maps (``segment``): then ``[class index, kind, geometry]`` per
+    mask or polygon (the stored geometry: ``{"rle": ...}`` or ``{"polygons": ...}``), painted in
+    order, so a later one covers an earlier one where they overlap.
     """
 
     path: str
@@ -70,6 +75,8 @@ class RunItem:
     height: int
     label: int | None = None
     boxes: list[list[float]] = field(default_factory=list)
+    keypoints: list[list[float]] = field(default_factory=list)
+    segments: list[list] | None = None
 
 
 @dataclass

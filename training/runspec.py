@@ -11,9 +11,19 @@ from pathlib import Path
 from django.conf import settings
 
 from annotate import storage
+from annotate.keypoints import oks_sigmas
+from annotate.models import LabelClass
 from jobs.runner import JobError
 
-from .data import detection_boxes, image_tags, version_rows
+from .data import (
+    detection_boxes,
+    image_tags,
+    keypoint_instances,
+    keypoint_label_choice,
+    segment_classes,
+    segments_of,
+    version_rows,
+)
 from .models import TrainingRun
 from .protocol import BEST_FILE, RunItem, RunSpec
 
@@ -37,6 +47,14 @@ def initial_weights_path(run: TrainingRun) -> str | None:
     return None
 
 
+def _flat_points(points: list, count: int) -> list[float]:
+    """Stored ``[[x, y, v], ...]`` as the flat row of ``count`` points a :class:`RunItem` carries
+    (an instance without keypoints: all unlabeled)."""
+    if not points:
+        return [0.0] * (3 * count)
+    return [float(value) for point in points[:count] for value in (point[0], point[1], point[2])]
+
+
 def run_spec_build(run: TrainingRun) -> RunSpec:
     """Everything the training process needs, from the run and its version."""
     version = run.version
@@ -44,6 +62,7 @@ def run_spec_build(run: TrainingRun) -> RunSpec:
         raise JobError("The run's dataset version was deleted; nothing to train on.")
     rows = list(version_rows(version))
     items: list[RunItem] = []
+    options = dict(run.options or {})
     if run.task == TrainingRun.Task.CLASSIFY:
         used = {tags[0] for *_, anns in rows if len(tags := image_tags(anns)) == 1}
         labels = [name for name in version.label_names if name in used]
@@ -64,6 +83,34 @@ def run_spec_build(run: TrainingRun) -> RunSpec:
                 path=str(storage.media_path(file)), split=split, width=width, height=height,
                 boxes=[[float(x), float(y), float(w), float(h), index[label]] for label, (x, y, w, h) in boxes],
             ))
+    elif run.task == TrainingRun.Task.KEYPOINTS:
+        label, problem = keypoint_label_choice(version, run.options or {})
+        if label is None:
+            raise JobError(problem or "No keypoint class to train.")
+        labels = [label["name"]]
+        names = list(label["keypoint_names"])
+        for file, _name, split, width, height, anns in rows:
+            instances = keypoint_instances(anns, label["name"])
+            items.append(RunItem(
+                path=str(storage.media_path(file)), split=split, width=width, height=height,
+                boxes=[[float(x), float(y), float(w), float(h), 0] for (x, y, w, h), _ in instances],
+                keypoints=[_flat_points(points, len(names)) for _, points in instances],
+            ))
+        current = LabelClass.objects.filter(project_id=version.project_id, name=label["name"]).first()
+        options.update(
+            keypoint_label=label["name"],
+            keypoint_names=names,
+            skeleton=[list(edge) for edge in label.get("skeleton") or []],
+            sigmas=oks_sigmas(names, current.keypoint_sigmas if current is not None and current.keypoint_names == names else None),
+        )
+    elif run.task == TrainingRun.Task.SEGMENT:
+        labels = segment_classes(version)
+        index = {name: i for i, name in enumerate(labels)}
+        for file, _name, split, width, height, anns in rows:
+            items.append(RunItem(
+                path=str(storage.media_path(file)), split=split, width=width, height=height,
+                segments=segments_of(anns, index),
+            ))
     else:
         raise JobError(f"No training process serves the task {run.task!r} yet.")
     if not labels:
@@ -83,7 +130,7 @@ def run_spec_build(run: TrainingRun) -> RunSpec:
         seed=run.seed,
         labels=labels,
         items=items,
-        options=dict(run.options or {}),
+        options=options,
         recipe=dict(recipe.spec) if recipe is not None else None,
         recipe_labels={
             label["name"]: {"name": label["name"], "keypoint_names": list(label.get("keypoint_names") or [])}

@@ -88,19 +88,67 @@ def _pk(value: Any) -> Any:
     return getattr(value, "pk", value)
 
 
-def _options_clean(raw: Any, architecture: catalog.Architecture | None, errors: dict[str, str]) -> dict:
+def _pruning_clean(value: Any, errors: dict[str, str]) -> dict | None:
+    """``options.pruning``: None/false (dense), a target sparsity, or an object of
+    :data:`catalog.PRUNING_KEYS`; the cleaned object with its defaults."""
+    if value in (None, False, 0, ""):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = {"sparsity": value}
+    if not isinstance(value, dict) or "sparsity" not in value:
+        errors["options.pruning"] = 'Pruning is an object with a target "sparsity" (e.g. {"sparsity": 0.5}), or that number.'
+        return None
+    cleaned = dict(catalog.PRUNING_DEFAULTS)
+    for key, item in value.items():
+        rule = catalog.PRUNING_KEYS.get(key)
+        if rule is None:
+            errors[f"options.pruning.{key}"] = f"Unknown pruning setting {key!r}; the settings are {', '.join(catalog.PRUNING_KEYS)}."
+            continue
+        number = _whole(item, *rule) if key == "frequency" else _number(item)
+        low, high = rule
+        if number is None or not low <= number <= high or (key == "sparsity" and number == 0):
+            errors[f"options.pruning.{key}"] = (
+                f"pruning {key} is a {'whole number' if key == 'frequency' else 'number'} in "
+                f"{'(0' if key == 'sparsity' else low}..{high}{']' if key == 'sparsity' else ''}; got {item!r}."
+            )
+            continue
+        cleaned[key] = number
+    if cleaned.get("begin", 0.0) >= cleaned.get("end", 0.8):
+        errors["options.pruning.end"] = "Pruning must end after it begins (end > begin, both shares of the run's steps)."
+    return cleaned
+
+
+def _options_clean(raw: Any, architecture: catalog.Architecture | None, task: str | None, errors: dict[str, str]) -> dict:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         errors["options"] = "The options are an object: alpha, minimalistic, bn_momentum, class_weights."
         return {}
     known = {**(architecture.options if architecture else {}), **catalog.COMMON_OPTIONS}
-    all_options = {"alpha", "minimalistic", *catalog.COMMON_OPTIONS, *catalog.ADVANCED_OPTIONS}
+    all_options = {"alpha", "minimalistic", "pruning", *catalog.COMMON_OPTIONS, *catalog.ADVANCED_OPTIONS, *catalog.TASK_OPTIONS}
     options: dict[str, Any] = dict(known)
     for key, value in raw.items():
         field = f"options.{key}"
         if key not in all_options:
             errors[field] = f"Unknown option {key!r}; the options are {', '.join(sorted(all_options))}."
+            continue
+        if key == "pruning":
+            pruning = _pruning_clean(value, errors)
+            if pruning is not None:
+                options[key] = pruning
+            continue
+        if key in catalog.TASK_OPTIONS:
+            owner, kind, *rule = catalog.TASK_OPTIONS[key]
+            if value in (None, ""):
+                continue
+            if task and task != owner:
+                errors[field] = f"{key} is an option of {owner} runs, not of {task} runs."
+            elif kind == "choice" and value not in rule:
+                errors[field] = f"{key} is one of {', '.join(rule)}; got {value!r}."
+            elif kind == "text" and not isinstance(value, str):
+                errors[field] = f"{key} is a label name; got {value!r}."
+            else:
+                options[key] = value
             continue
         if key in catalog.ADVANCED_OPTIONS:
             if value is None:
@@ -336,10 +384,10 @@ def run_params_clean(*, project: Project, params: dict, allow_any_weights_path: 
     if seed is None:
         errors["seed"] = f"The seed is a whole number in 0..{SEED_MAX}; got {values['seed']!r}."
 
-    options = _options_clean(params.get("options"), architecture, errors)
+    options = _options_clean(params.get("options"), architecture, task, errors)
     version = _version_clean(project, params.get("version"), errors)
     if version is not None and task is not None:
-        check = CHECKS[task](version)
+        check = CHECKS[task](version, options)
         if check.problem:
             errors["version"] = check.problem
     recipe = _recipe_clean(project, params.get("recipe"), version, errors)

@@ -37,7 +37,7 @@ from PIL import Image as PILImage
 from training.protocol import RunItem, RunSpec
 
 from .schedule import SpecError
-from .task_api import Sample
+from .task_api import IGNORE, Sample
 
 LETTERBOX_FILL = (114, 114, 114)  # as datasets.build.LETTERBOX_FILL: the version's bars
 RESIZE_MODES = ("stretch", "letterbox")
@@ -130,12 +130,87 @@ def item_boxes(item: RunItem) -> tuple[np.ndarray, np.ndarray]:
     return array[:, :4].astype(np.float32), array[:, 4].astype(np.int32)
 
 
+def item_keypoints(item: RunItem, count: int) -> np.ndarray:
+    """The item's keypoints as float32 ``(count, K, 3)`` (aligned with its ``count`` boxes)."""
+    rows = item.keypoints or []
+    if not rows:
+        return np.zeros((count, 0, 3), dtype=np.float32)
+    if len(rows) != count or len({len(row) for row in rows}) != 1 or len(rows[0]) % 3:
+        raise SpecError(f"The keypoints of {item.path} must be one [x, y, v] * K row per box.")
+    return np.asarray(rows, dtype=np.float32).reshape(count, -1, 3)
+
+
+def move_keypoints(points: np.ndarray, plan: ResizePlan) -> np.ndarray:
+    """``(N, K, 3)`` keypoints moved by the plan; a point outside the picture (or unlabeled)
+    becomes ``[0, 0, 0]``."""
+    points = np.array(points, dtype=np.float32)  # (N, K, 3), a copy
+    x = points[..., 0] * plan.sx + plan.dx
+    y = points[..., 1] * plan.sy + plan.dy
+    inside = (
+        (points[..., 2] > 0)
+        & (x >= plan.dx) & (x <= plan.dx + plan.inner_width)
+        & (y >= plan.dy) & (y <= plan.dy + plan.inner_height)
+    )
+    points[..., 0], points[..., 1] = x, y
+    points[~inside] = 0.0
+    return points
+
+
+def _segment_mask(kind: str, geometry: dict, plan: ResizePlan, width: int, height: int) -> np.ndarray:
+    """One mask or polygon as a 0/1 array of the picture's size (``inner_width x inner_height``):
+    a polygon is rasterised there directly (its points moved by the plan), an RLE mask is decoded
+    at the stored size and resized (nearest)."""
+    from pycocotools import mask as mask_utils
+
+    inner_w, inner_h = plan.inner_width, plan.inner_height
+    if kind == "polygon":
+        parts = []
+        for part in geometry.get("polygons") or []:
+            pts = np.asarray(part, dtype=np.float64).reshape(-1, 2)
+            pts = np.stack([pts[:, 0] * plan.sx, pts[:, 1] * plan.sy], axis=1)
+            if len(pts) >= 3:
+                parts.append(pts.reshape(-1).tolist())
+        if not parts:
+            return np.zeros((inner_h, inner_w), dtype=np.uint8)
+        rle = mask_utils.merge(mask_utils.frPyObjects(parts, inner_h, inner_w))
+        return mask_utils.decode(rle)
+    if kind == "mask":
+        rle = geometry["rle"]
+        if list(rle["size"]) != [height, width]:
+            raise SpecError(f"A mask of size {rle['size']} does not fit its {width}x{height} image.")
+        counts = rle["counts"]
+        decoded = mask_utils.decode({"size": rle["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
+        if decoded.shape == (inner_h, inner_w):
+            return decoded
+        return np.asarray(PILImage.fromarray(decoded).resize((inner_w, inner_h), PILImage.Resampling.NEAREST))
+    raise SpecError(f"Unknown segment kind {kind!r}: a segment is a mask or a polygon.")
+
+
+def class_map(item: RunItem, plan: ResizePlan, width: int, height: int) -> np.ndarray:
+    """The item's segments painted in order on an ``S x S`` uint8 map: class index inside the
+    picture (0 where nothing is painted: the first label, "background"), :data:`IGNORE` on the
+    letterbox bars."""
+    picture = np.zeros((plan.inner_height, plan.inner_width), dtype=np.uint8)
+    for segment in item.segments or []:
+        if len(segment) != 3:
+            raise SpecError(f"The segments of {item.path} must be [class index, kind, geometry].")
+        index, kind, geometry = segment
+        picture[_segment_mask(kind, geometry, plan, width, height) > 0] = int(index)
+    if (plan.inner_width, plan.inner_height) == (plan.size, plan.size):
+        return picture
+    canvas = np.full((plan.size, plan.size), IGNORE, dtype=np.uint8)
+    x, y = int(plan.dx), int(plan.dy)
+    canvas[y : y + plan.inner_height, x : x + plan.inner_width] = picture
+    return canvas
+
+
 def to_sample(image: np.ndarray, item: RunItem, size: int, mode: str) -> Sample:
-    """A decoded image of ``item`` at the input size, its boxes moved with it."""
+    """A decoded image of ``item`` at the input size, its boxes, keypoints and class map moved with it."""
     height, width = image.shape[:2]
     plan = plan_resize(mode, width, height, size)
     boxes, classes = item_boxes(item)
     moved, keep = move_boxes(boxes, plan)
+    points = move_keypoints(item_keypoints(item, len(boxes)), plan)
     return Sample(
         image=resize_image(image, plan),
         item=item,
@@ -144,6 +219,8 @@ def to_sample(image: np.ndarray, item: RunItem, size: int, mode: str) -> Sample:
         classes=classes[keep].astype(np.int32),
         scale=(plan.sx, plan.sy),
         offset=(plan.dx, plan.dy),
+        keypoints=points[keep],
+        mask=class_map(item, plan, width, height) if item.segments is not None else None,
     )
 
 

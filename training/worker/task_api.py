@@ -11,7 +11,7 @@ in :data:`training.worker.tasks.TASKS`, nothing else.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +25,11 @@ class Sample:
     """One image at the model's input size, with its geometry in input pixels.
 
     ``image``: uint8 ``(S, S, 3)`` RGB; ``label``: class index (classification);
-    ``boxes``: float32 ``(N, 4)`` ``x, y, w, h`` in input pixels; ``classes``: int32 ``(N,)``.
+    ``boxes``: float32 ``(N, 4)`` ``x, y, w, h`` in input pixels; ``classes``: int32 ``(N,)``;
+    ``keypoints``: float32 ``(N, K, 3)`` aligned with ``boxes``, ``x, y`` in input pixels and the
+    COCO visibility (a point unlabeled or outside the picture is ``[0, 0, 0]``), ``(N, 0, 3)``
+    when the run has none; ``mask``: uint8 ``(S, S)`` class map (index into ``spec.labels``,
+    :data:`IGNORE` outside the picture, e.g. letterbox bars) when the run has segments, else None.
     ``item`` is the version image it came from (original size in ``item.width/height``);
     ``scale``/``offset`` map input pixels back to it: ``original = (input - offset) / scale``.
     """
@@ -37,6 +41,13 @@ class Sample:
     classes: np.ndarray
     scale: tuple[float, float] = (1.0, 1.0)
     offset: tuple[float, float] = (0.0, 0.0)
+    keypoints: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3), dtype=np.float32))
+    mask: np.ndarray | None = None
+
+
+# A class map's "no label here" value (letterbox bars, pixels outside the picture): ignored by
+# losses and metrics.
+IGNORE = 255
 
 
 # ``predict(images)``: a float32 batch ``(B, S, S, 3)`` of 0..255 RGB -> the export model's named

@@ -42,6 +42,8 @@ def _from_module(module: str, class_name: str, what: str) -> Callable[[], Any]:
 TASKS: dict[str, Callable[[], Any]] = {
     "classify": _classify,
     "detect": _from_module("training.worker.detect", "DetectTask", "Object detection"),
+    "keypoints": _from_module("training.worker.keypoints", "KeypointsTask", "Keypoint (pose) training"),
+    "segment": _from_module("training.worker.segment", "SegmentTask", "Semantic segmentation"),
 }
 
 

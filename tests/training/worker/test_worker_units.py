@@ -138,6 +138,14 @@ def test_stretch_scales_each_axis():
         plan_resize("crop", 10, 10, 32)
 
 
+def _parts(image, boxes, classes, keypoints=None, mask=None):
+    from training.worker.augmentation import Parts
+
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    points = np.zeros((len(boxes), 0, 3), np.float32) if keypoints is None else np.asarray(keypoints, np.float32)
+    return Parts(image, boxes, np.asarray(classes, np.int32), points, mask)
+
+
 def test_online_augmentation_moves_boxes_and_keeps_the_size():
     from augment.online import online_augmenter
     from training.worker.augmentation import augment_arrays
@@ -145,18 +153,78 @@ def test_online_augmentation_moves_boxes_and_keeps_the_size():
     augment = online_augmenter({"transforms": [{"name": "HorizontalFlip", "p": 1.0}]}, labels={}, seed=0)
     image = np.zeros((32, 32, 3), np.uint8)
     image[4:12, 2:10] = 255
-    out, boxes, classes = augment_arrays(
-        augment, image, np.array([[2, 4, 8, 8]], np.float32), np.array([1], np.int32), ["a", "b"], 32, seed=3
-    )
-    assert out.shape == (32, 32, 3) and classes.tolist() == [1]
-    np.testing.assert_allclose(boxes, [[22, 4, 8, 8]], atol=1e-4)
-    assert out[4:12, 22:30].min() == 255
+    out = augment_arrays(augment, _parts(image, [[2, 4, 8, 8]], [1]), ["a", "b"], 32, seed=3)
+    assert out.image.shape == (32, 32, 3) and out.classes.tolist() == [1] and out.mask is None
+    np.testing.assert_allclose(out.boxes, [[22, 4, 8, 8]], atol=1e-4)
+    assert out.image[4:12, 22:30].min() == 255
     # a recipe that changes the size: stretched back to the input size, boxes with it
     resize = online_augmenter({"transforms": [{"name": "Resize", "params": {"height": 64, "width": 16}, "p": 1.0}]}, seed=0)
-    out, boxes, _ = augment_arrays(resize, image, np.array([[2, 4, 8, 8]], np.float32), np.array([0]), ["a"], 32, seed=1)
-    assert out.shape == (32, 32, 3)
+    out = augment_arrays(resize, _parts(image, [[2, 4, 8, 8]], [0]), ["a"], 32, seed=1)
+    assert out.image.shape == (32, 32, 3)
     # within half a pixel: the augmenter scales box corners as pixel indices ((x - 0.5) * s + 0.5)
-    np.testing.assert_allclose(boxes, [[2, 4, 8, 8]], atol=0.5)
+    np.testing.assert_allclose(out.boxes, [[2, 4, 8, 8]], atol=0.5)
+
+
+def test_online_flip_moves_keypoints_with_their_box_and_swaps_left_and_right():
+    from augment.online import online_augmenter
+    from training.worker.augmentation import augment_arrays
+
+    recipe = {"transforms": [{"name": "HorizontalFlip", "p": 1.0}], "flip_pairs": {"face": [["left_eye", "right_eye"]]}}
+    labels = {"face": {"name": "face", "keypoint_names": ["left_eye", "right_eye", "nose"]}}
+    augment = online_augmenter(recipe, labels=labels, seed=0)
+    image = np.zeros((32, 32, 3), np.uint8)
+    # two instances; the second one's nose is unlabeled
+    points = [[[4, 6, 2], [8, 6, 2], [6, 9, 1]], [[20, 20, 2], [26, 20, 2], [0, 0, 0]]]
+    out = augment_arrays(augment, _parts(image, [[2, 4, 8, 8], [18, 18, 10, 6]], [0, 0], points), ["face"], 32, seed=3)
+    np.testing.assert_allclose(out.boxes, [[22, 4, 8, 8], [4, 18, 10, 6]], atol=1e-4)
+    # mirrored x -> 32 - x, and left/right swapped: the new left eye is the old right eye
+    np.testing.assert_allclose(out.keypoints[0], [[24, 6, 2], [28, 6, 2], [26, 9, 1]], atol=1e-4)
+    np.testing.assert_allclose(out.keypoints[1], [[6, 20, 2], [12, 20, 2], [0, 0, 0]], atol=1e-4)
+
+
+def test_online_augmentation_moves_the_class_map_and_keeps_the_ignore_region():
+    from augment.online import online_augmenter
+    from training.worker.augmentation import augment_arrays
+    from training.worker.task_api import IGNORE
+
+    augment = online_augmenter({"transforms": [{"name": "HorizontalFlip", "p": 1.0}]}, labels={}, seed=0)
+    image = np.zeros((32, 32, 3), np.uint8)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:4] = IGNORE  # a letterbox bar
+    mask[8:16, 2:10] = 1
+    mask[20:24, 20:30] = 2
+    out = augment_arrays(augment, _parts(image, [], [], mask=mask), ["background", "cat", "dog"], 32, seed=3)
+    np.testing.assert_array_equal(out.mask, mask[:, ::-1])
+
+
+def test_samples_carry_keypoints_and_a_class_map_at_the_input_size(tmp_path):
+    from pycocotools import mask as mask_utils
+
+    from training.worker.task_api import IGNORE
+
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((20, 40, 3), np.uint8)).save(path)  # 40 x 20: letterboxed to 32 with bars 8 px high
+    square = np.zeros((20, 40), np.uint8)
+    square[0:10, 20:40] = 1
+    rle = mask_utils.encode(np.asfortranarray(square))
+    item = RunItem(
+        path=str(path), split="train", width=40, height=20,
+        boxes=[[0, 0, 20, 20, 0], [20, 0, 20, 10, 1]],
+        keypoints=[[10, 10, 2, 40, 20, 1], [30, 5, 2, 0, 0, 0]],
+        segments=[
+            [1, "polygon", {"polygons": [[0, 0, 20, 0, 20, 20, 0, 20]]}],
+            [2, "mask", {"rle": {"size": [20, 40], "counts": rle["counts"].decode("ascii")}}],
+        ],
+    )
+    sample = load_sample(item, 32, "letterbox")  # scale 0.8, picture 32 x 16 at y = 8
+    np.testing.assert_allclose(sample.boxes, [[0, 8, 16, 16], [16, 8, 16, 8]], atol=1e-5)
+    np.testing.assert_allclose(sample.keypoints, [[[8, 16, 2], [32, 24, 1]], [[24, 12, 2], [0, 0, 0]]], atol=1e-5)
+    assert sample.mask.shape == (32, 32) and sample.mask.dtype == np.uint8
+    assert (sample.mask[:8] == IGNORE).all() and (sample.mask[24:] == IGNORE).all()
+    assert (sample.mask[8:24, :16] == 1).all()
+    assert (sample.mask[8:16, 16:] == 2).all() and (sample.mask[16:24, 16:] == 0).all()
+    # runs without segments have no class map
+    assert load_sample(RunItem(path=str(path), split="train", width=40, height=20), 32, "stretch").mask is None
 
 
 # --- metrics and recommendation --------------------------------------------------------------
@@ -211,8 +279,8 @@ def test_a_missing_task_module_says_so():
 
     with pytest.raises(SpecError, match="detection is not available"):
         _from_module("training.worker.no_such_detector", "DetectTask", "Object detection")()
-    with pytest.raises(SpecError, match="Unknown task 'segment'"):
-        get_task("segment")
+    with pytest.raises(SpecError, match="Unknown task 'panoptic'"):
+        get_task("panoptic")
     assert get_task("classify").headline == "accuracy"
 
 
