@@ -55,47 +55,53 @@ def _flat_points(points: list, count: int) -> list[float]:
     return [float(value) for point in points[:count] for value in (point[0], point[1], point[2])]
 
 
-def run_spec_build(run: TrainingRun) -> RunSpec:
-    """Everything the training process needs, from the run and its version."""
+def run_item(task: str, path: str, split: str, width: int, height: int, annotations: list,
+             labels: list[str], options: dict) -> RunItem | None:
+    """One image's :class:`RunItem` for ``task``, its annotations read as the run's classes
+    ``labels`` (output order) and ``options`` (``keypoint_label``/``keypoint_names`` of a pose run),
+    or None for an image the task leaves out (a classification image without exactly one tag).
+    Used for a run's version rows and for corrupted copies of them (the robustness report)."""
+    index = {name: i for i, name in enumerate(labels)}
+    if task == TrainingRun.Task.CLASSIFY:
+        tags = image_tags(annotations)
+        if len(tags) != 1 or tags[0] not in index:
+            return None
+        return RunItem(path=path, split=split, width=width, height=height, label=index[tags[0]])
+    if task == TrainingRun.Task.DETECT:
+        return RunItem(path=path, split=split, width=width, height=height, boxes=[
+            [float(x), float(y), float(w), float(h), index[label]]
+            for label, (x, y, w, h) in detection_boxes(annotations) if label in index
+        ])
+    if task == TrainingRun.Task.KEYPOINTS:
+        instances = keypoint_instances(annotations, options["keypoint_label"])
+        count = len(options["keypoint_names"])
+        return RunItem(
+            path=path, split=split, width=width, height=height,
+            boxes=[[float(x), float(y), float(w), float(h), 0] for (x, y, w, h), _ in instances],
+            keypoints=[_flat_points(points, count) for _, points in instances],
+        )
+    if task == TrainingRun.Task.SEGMENT:
+        return RunItem(path=path, split=split, width=width, height=height, segments=segments_of(annotations, index))
+    raise JobError(f"No training process serves the task {task!r} yet.")
+
+
+def run_labels_and_options(run: TrainingRun, rows: list) -> tuple[list[str], dict]:
+    """The run's classes in output order and its options completed with what the task needs
+    from the version (a pose run's keypoint names, skeleton and OKS sigmas)."""
     version = run.version
-    if version is None:
-        raise JobError("The run's dataset version was deleted; nothing to train on.")
-    rows = list(version_rows(version))
-    items: list[RunItem] = []
     options = dict(run.options or {})
     if run.task == TrainingRun.Task.CLASSIFY:
         used = {tags[0] for *_, anns in rows if len(tags := image_tags(anns)) == 1}
         labels = [name for name in version.label_names if name in used]
-        index = {name: i for i, name in enumerate(labels)}
-        for file, _name, split, width, height, anns in rows:
-            tags = image_tags(anns)
-            if len(tags) != 1:
-                continue  # refused when the run was started; a version never changes
-            items.append(RunItem(path=str(storage.media_path(file)), split=split, width=width, height=height,
-                                 label=index[tags[0]]))
     elif run.task == TrainingRun.Task.DETECT:
-        per_image = [detection_boxes(anns) for *_, anns in rows]
-        used = {label for boxes in per_image for label, _ in boxes}
+        used = {label for *_, anns in rows for label, _ in detection_boxes(anns)}
         labels = [name for name in version.label_names if name in used]
-        index = {name: i for i, name in enumerate(labels)}
-        for (file, _name, split, width, height, _anns), boxes in zip(rows, per_image):
-            items.append(RunItem(
-                path=str(storage.media_path(file)), split=split, width=width, height=height,
-                boxes=[[float(x), float(y), float(w), float(h), index[label]] for label, (x, y, w, h) in boxes],
-            ))
     elif run.task == TrainingRun.Task.KEYPOINTS:
-        label, problem = keypoint_label_choice(version, run.options or {})
+        label, problem = keypoint_label_choice(version, options)
         if label is None:
             raise JobError(problem or "No keypoint class to train.")
         labels = [label["name"]]
         names = list(label["keypoint_names"])
-        for file, _name, split, width, height, anns in rows:
-            instances = keypoint_instances(anns, label["name"])
-            items.append(RunItem(
-                path=str(storage.media_path(file)), split=split, width=width, height=height,
-                boxes=[[float(x), float(y), float(w), float(h), 0] for (x, y, w, h), _ in instances],
-                keypoints=[_flat_points(points, len(names)) for _, points in instances],
-            ))
         current = LabelClass.objects.filter(project_id=version.project_id, name=label["name"]).first()
         options.update(
             keypoint_label=label["name"],
@@ -105,14 +111,24 @@ def run_spec_build(run: TrainingRun) -> RunSpec:
         )
     elif run.task == TrainingRun.Task.SEGMENT:
         labels = segment_classes(version)
-        index = {name: i for i, name in enumerate(labels)}
-        for file, _name, split, width, height, anns in rows:
-            items.append(RunItem(
-                path=str(storage.media_path(file)), split=split, width=width, height=height,
-                segments=segments_of(anns, index),
-            ))
     else:
         raise JobError(f"No training process serves the task {run.task!r} yet.")
+    return labels, options
+
+
+def run_spec_build(run: TrainingRun) -> RunSpec:
+    """Everything the training process needs, from the run and its version."""
+    version = run.version
+    if version is None:
+        raise JobError("The run's dataset version was deleted; nothing to train on.")
+    rows = list(version_rows(version))
+    labels, options = run_labels_and_options(run, rows)
+    items = [
+        item
+        for file, _name, split, width, height, anns in rows
+        # (an image a task leaves out was refused when the run was started; a version never changes)
+        if (item := run_item(run.task, str(storage.media_path(file)), split, width, height, anns, labels, options))
+    ]
     if not labels:
         raise JobError(f"Version {version.number} has nothing a {run.task} model can learn.")
     recipe = run.recipe
