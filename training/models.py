@@ -132,6 +132,9 @@ class ModelArtifact(models.Model):
     error = models.TextField(blank=True)
     path = models.CharField(max_length=500, blank=True, help_text="Relative to the run folder")
     size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    gzip_size_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The file gzip-compressed (level 9): what pruned zeros save in an app download"
+    )
     sha256 = models.CharField(max_length=64, blank=True)
     latency_ms = models.JSONField(default=dict, blank=True, help_text='Median ms per image by threads: {"1": .., "2": ..}')
     metrics = models.JSONField(default=dict, blank=True, help_text="The task metrics of this very file on the test split")

@@ -27,7 +27,7 @@ process and by the process as it goes:
 - ``METRICS <json>`` — the Keras model's metrics on the test split (task-specific keys; the
   headline metric is named by :data:`HEADLINE_METRIC`) plus ``"best_epoch"``;
 - ``ARTIFACT <json>`` — one exported variant: ``{"format", "variant", "status": "ok"|"failed",
-  "error", "path" (relative to the run folder), "size_bytes", "sha256", "latency_ms": {"1": ..,
+  "error", "path" (relative to the run folder), "size_bytes", "gzip_size_bytes", "sha256", "latency_ms": {"1": ..,
   "2": ..}, "metrics": {..}}`` — the metrics computed by running that file on the test split;
 - ``PLOT <name> <path relative to the run folder>`` — a figure to show on the run page;
 - ``DONE <json>`` — the end: ``{"best_epoch": k, "epochs": n, "model_card": {...}}``.

@@ -115,7 +115,7 @@ class RunRecorder:
         path = inside(self.folder, payload.get("path")) if payload.get("path") else ""
         if path is None or (ok and not path):
             return False
-        size = payload.get("size_bytes")
+        size, gzipped = payload.get("size_bytes"), payload.get("gzip_size_bytes")
         ModelArtifact.objects.update_or_create(
             run=self.run, format=fmt, variant=variant,
             defaults={
@@ -123,6 +123,7 @@ class RunRecorder:
                 "error": str(payload.get("error") or "")[:5000],
                 "path": path,
                 "size_bytes": size if isinstance(size, int) and size >= 0 else None,
+                "gzip_size_bytes": gzipped if isinstance(gzipped, int) and gzipped >= 0 else None,
                 "sha256": str(payload.get("sha256") or "")[:64],
                 "latency_ms": payload.get("latency_ms") if isinstance(payload.get("latency_ms"), dict) else {},
                 "metrics": payload.get("metrics") if isinstance(payload.get("metrics"), dict) else {},

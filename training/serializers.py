@@ -66,8 +66,8 @@ class ArtifactSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelArtifact
-        fields = ["id", "format", "variant", "status", "error", "size_bytes", "sha256", "latency_ms", "metrics",
-                  "download"]
+        fields = ["id", "format", "variant", "status", "error", "size_bytes", "gzip_size_bytes", "sha256", "latency_ms",
+                  "metrics", "download"]
         read_only_fields = fields
 
     def get_download(self, artifact: ModelArtifact) -> str | None:
