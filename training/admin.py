@@ -19,7 +19,7 @@ from .templatetags.training_tags import shown
 from .validation import run_params_clean
 from .views import history_columns
 
-OPTION_FIELDS = ("alpha", "minimalistic", "bn_momentum", "class_weights")
+OPTION_FIELDS = ("alpha", "minimalistic", "bn_momentum", "class_weights", "pruning", "keypoint_label", "segment_output")
 FORM_FIELDS = (
     "version", "task", "architecture", "input_size", "epochs", "batch_size", "learning_rate", "schedule",
     "warmup_epochs", "recipe", "init_from", "init_weights_file", "seed",
@@ -44,6 +44,16 @@ class TrainingRunAddForm(forms.ModelForm):
     minimalistic = forms.BooleanField(required=False, help_text="MobileNetV3 minimalistic blocks")
     bn_momentum = forms.CharField(required=False, initial="auto", help_text='"auto" or a number between 0 and 1')
     class_weights = forms.BooleanField(required=False, help_text="Weight the loss per class against imbalance")
+    pruning = forms.FloatField(
+        required=False, help_text="Magnitude pruning to this target sparsity, e.g. 0.5 (empty: a dense model)"
+    )
+    keypoint_label = forms.CharField(
+        required=False, help_text="keypoints: the keypoint class to train (empty: the version's only one in use)"
+    )
+    segment_output = forms.ChoiceField(
+        required=False, choices=[("", "class map (default)"), ("class_map", "class map"), ("scores", "per-class scores")],
+        help_text="segment: what the exported file outputs",
+    )
 
     class Meta:
         model = TrainingRun
@@ -67,7 +77,7 @@ class TrainingRunAddForm(forms.ModelForm):
             self.cleaned_settings = run_params_clean(project=version.project, params=self.settings())
         except ValidationError as exc:
             for field, problems in exc.message_dict.items():
-                name = field.removeprefix("options.")
+                name = field.removeprefix("options.").split(".")[0]
                 for problem in problems:
                     self.add_error(name if name in self.fields else None, problem)
         return data

@@ -94,3 +94,16 @@ def test_artifacts_are_listed_read_only(admin_client, start, fake_worker, classi
     artifact = run.artifacts.get(format="tflite", variant="int8")
     detail = admin_client.get(f"/admin/training/modelartifact/{artifact.pk}/change/").content.decode()
     assert f"/api/artifacts/{artifact.pk}/download" in detail
+
+
+def test_the_add_form_takes_pruning_and_task_options(admin_client, classify_version, fake_worker,
+                                                     django_capture_on_commit_callbacks):
+    response = admin_client.post("/admin/training/trainingrun/add/", form_data(classify_version, pruning="1.5"))
+    assert response.status_code == 200 and "pruning sparsity is a number in (0..0.99]" in response.content.decode()
+    response = admin_client.post("/admin/training/trainingrun/add/", form_data(classify_version, keypoint_label="face"))
+    assert "keypoint_label is an option of keypoints runs" in response.content.decode()
+    assert not TrainingRun.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/admin/training/trainingrun/add/", form_data(classify_version, pruning="0.5"))
+    assert response.status_code == 302
+    assert TrainingRun.objects.get().options["pruning"] == {"sparsity": 0.5, "begin": 0.0, "end": 0.8}

@@ -17,6 +17,7 @@ function start(form) {
     if (architecture.selectedOptions[0]?.disabled) {
       architecture.value = [...architecture.options].find((o) => !o.disabled)?.value || "";
     }
+    for (const field of form.querySelectorAll("[data-for-task]")) field.hidden = field.dataset.forTask !== task.value;
   }
   task.addEventListener("change", offerArchitectures);
   offerArchitectures();
@@ -31,6 +32,9 @@ function start(form) {
       class_weights: form.elements.class_weights.checked,
     };
     if (number("alpha") !== undefined) options.alpha = number("alpha");
+    if (number("pruning") !== undefined) options.pruning = { sparsity: number("pruning") };
+    if (task.value === "keypoints" && form.elements.keypoint_label.value) options.keypoint_label = form.elements.keypoint_label.value;
+    if (task.value === "segment") options.segment_output = form.elements.segment_output.value;
     const body = {
       version: number("version"), task: task.value, architecture: architecture.value,
       input_size: number("input_size"), epochs: number("epochs"), batch_size: number("batch_size"),
