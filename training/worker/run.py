@@ -228,6 +228,13 @@ class Run:
         )
         self.optimizer = make_optimizer(self.options, lr)
         task.compile(self.train_model, self.optimizer)
+        from .pruning import PruningConfig
+
+        self.pruning = PruningConfig.from_options(self.options, self.steps.total_steps)
+        if self.pruning is not None:
+            log(f"Magnitude pruning to {self.pruning.sparsity:.0%} sparsity, steps {self.pruning.begin_step}.."
+                f"{self.pruning.end_step} (every {self.pruning.frequency}); the best epoch is chosen from step "
+                f"{self.pruning.end_step} on, where the target is reached.")
         data.class_weights = self._class_weights()
         state = self._start()
         self._train(state)
@@ -290,6 +297,11 @@ class Run:
     def _train(self, state: dict[str, Any]) -> None:
         spec, steps = self.spec, self.steps
         progress_callback = _progress_callback(self.keras, self.progress, steps.steps_per_epoch, spec.epochs)
+        callbacks = [progress_callback]
+        if self.pruning is not None:
+            from .pruning import MagnitudePruning
+
+            callbacks.append(MagnitudePruning(self.train_model, self.pruning))
         predict = keras_predictor(self.export_model)
         labels = spec.labels
         has_val = self.data.count("val") > 0
@@ -307,7 +319,7 @@ class Run:
                     initial_epoch=epoch - 1,
                     verbose=0,
                     shuffle=False,  # the dataset is shuffled per epoch by (seed, epoch)
-                    callbacks=[progress_callback],
+                    callbacks=callbacks,
                 )
             except Exception:
                 if self.data.pipeline_error is not None:  # the input's own error, not tf.data's wrapper
@@ -331,7 +343,9 @@ class Run:
             record[f"val_{self.headline}"] = metric
             record["lr"] = _current_lr(self.optimizer)
             record["seconds"] = round(time.monotonic() - start, 3)
-            improved = metric is None or state["best_metric"] is None or metric > state["best_metric"]
+            # A pruned run ships a model at its target sparsity: only epochs from the schedule's end count.
+            eligible = self.pruning is None or epoch * steps.steps_per_epoch >= self.pruning.end_step
+            improved = eligible and (metric is None or state["best_metric"] is None or metric > state["best_metric"])
             if improved:
                 state["best_epoch"], state["best_metric"] = epoch, metric
             state["history"].append(record)
@@ -366,6 +380,12 @@ class Run:
         metrics["best_epoch"] = self.state["best_epoch"]
         metrics["split"] = self.eval_split
         metrics.update(self._inference_mode_check())
+        if self.pruning is not None:
+            from .pruning import sparsity_report
+
+            self.pruning_report = sparsity_report(self.train_model, self.pruning)
+            metrics["sparsity"] = self.pruning_report["overall"]
+            log(f"Sparsity of the pruned kernels: {self.pruning_report['overall']:.4f} (target {self.pruning.sparsity}).")
         if self.warnings:
             metrics["warnings"] = list(self.warnings)
         self.metrics = metrics
@@ -606,6 +626,13 @@ class Run:
             "warnings": list(self.warnings),
             "framework": {"tensorflow": tf.__version__, "keras": keras.__version__},
         }
+        if self.pruning is not None:
+            card["pruning"] = {
+                **self.pruning_report,
+                "schedule": "polynomial (power 3, Zhu & Gupta 2017), magnitude per layer",
+                "begin_step": self.pruning.begin_step, "end_step": self.pruning.end_step,
+                "frequency": self.pruning.frequency,
+            }
         return jsonable(card)
 
     def _embed(self, entries: list[dict[str, Any]], card: dict[str, Any]) -> None:
@@ -618,6 +645,11 @@ class Run:
             embed_metadata(record.path, labels=self.spec.labels, card=card)
             refreshed = record.refreshed()
             entry["size_bytes"], entry["sha256"] = refreshed.size_bytes, refreshed.sha256
+        from .pruning import gzip_size
+
+        for entry in entries:  # the download size of each shipped file, next to its raw size
+            if entry["status"] == "ok" and entry.get("path"):
+                entry["gzip_size_bytes"] = gzip_size(self.folder / entry["path"])
 
 
 def cpu_name() -> str:
