@@ -10,12 +10,13 @@
   ``options.cache_bytes`` (2 GB by default), split by split (val and test first: they are read
   every epoch); a split that does not fit is decoded again each time it is read.
 * **Train pipeline** (:meth:`RunData.train_dataset`): one epoch in an order drawn from
-  ``(seed, epoch)`` (so a resumed run sees the same order an uninterrupted one would); with an
+  ``(seed, epoch)`` (so a resumed run sees the same order an uninterrupted one would); cached
+  samples without a recipe have fixed targets, so they become tensors once and each batch is a
+  ``tf.gather`` of its indices (val's loss batches too); with an
   augmentation recipe, samples are augmented in a process pool (:mod:`training.worker.augmentation`,
   the recipe is CPU-bound Python) and reach ``tf.data`` through ``from_generator``; without one,
-  cached samples go through ``from_generator`` too, and uncached ones are decoded by
-  ``tf.numpy_function`` in a ``map`` with ``num_parallel_calls=AUTOTUNE``. Then batch (the last
-  partial batch dropped) and prefetch.
+  uncached samples are decoded by ``tf.numpy_function`` in a ``map`` with
+  ``num_parallel_calls=AUTOTUNE``. Then batch (the last partial batch dropped) and prefetch.
 
 TensorFlow is imported inside the pipeline functions only: the resize code is used by the
 augmentation worker processes and by tests, which must not pay for it.
@@ -280,6 +281,7 @@ class RunData:
         self._cache: dict[str, list[Sample]] = {}
         self._augmenter: Any = None
         self._target_spec: dict[str, tuple[tuple[int, ...], Any]] | None = None
+        self._tensor_cache: dict[str, Any] = {}
         self.pipeline_error: BaseException | None = None
         budget = self.cache_bytes
         per_image = self.size * self.size * 3
@@ -408,11 +410,62 @@ class RunData:
         targets = {k: tf.TensorSpec(shape, tf.as_dtype(dtype)) for k, (shape, dtype) in self.target_spec().items()}
         return image, targets, tf.TensorSpec((), tf.float32)
 
+    def _tensors(self, split: str) -> tuple[Any, dict[str, Any], Any] | None:
+        """A cached split's images, targets and weights as tensors (built once per run), when no
+        recipe changes them from epoch to epoch and they fit in the cache budget; else None.
+
+        Un-augmented cached samples have the same targets every epoch: batches are then gathered
+        from these tensors inside tf.data (a vectorised gather per batch) instead of passing every
+        sample through a Python generator, whose per-sample work and GIL round trips would leave
+        the model waiting for input."""
+        if split in self._tensor_cache:
+            return self._tensor_cache[split]
+        tensors = None
+        samples = self._cache.get(split)
+        if samples and not (split == "train" and self.spec.recipe):
+            examples = [self._example(sample) for sample in samples]
+            nbytes = sum(e[0].nbytes + sum(t.nbytes for t in e[1].values()) for e in examples)
+            if nbytes <= self.cache_bytes:
+                import tensorflow as tf
+
+                keys = list(self.target_spec())
+                tensors = (
+                    tf.constant(np.stack([e[0] for e in examples])),
+                    {k: tf.constant(np.stack([e[1][k] for e in examples])) for k in keys},
+                    tf.constant(np.asarray([e[2] for e in examples], dtype=np.float32)),
+                )
+            else:
+                log(f"{split}: images and targets need {nbytes / 1e6:.0f} MB, over options.cache_bytes: "
+                    "fed through a generator instead.")
+        self._tensor_cache[split] = tensors
+        return tensors
+
+    def _gathered(self, tensors: tuple[Any, dict[str, Any], Any], order: np.ndarray, batch_size: int, *,
+                  drop_remainder: bool) -> Any:
+        import tensorflow as tf
+
+        images, targets, weights = tensors
+
+        def gather(indices: Any) -> tuple[Any, Any, Any]:
+            return (tf.gather(images, indices), {k: tf.gather(v, indices) for k, v in targets.items()},
+                    tf.gather(weights, indices))
+
+        dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64)).batch(batch_size, drop_remainder=drop_remainder)
+        return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+
     def train_dataset(self, epoch: int, batch_size: int) -> Any:
         """One epoch of ``(image float32 0..255, targets[, sample weight])`` batches."""
         import tensorflow as tf
 
         weighted = bool(self.class_weights)
+        steps = self.count("train") // batch_size
+        tensors = self._tensors("train")
+        if tensors is not None:
+            order = epoch_order(self.spec.seed, epoch, self.count("train"))
+            dataset = self._gathered(tensors, order, batch_size, drop_remainder=True)
+            dataset = dataset.map(_to_float_weighted if weighted else _to_float_unweighted, num_parallel_calls=tf.data.AUTOTUNE)
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
+            return self._bounded(dataset.prefetch(tf.data.AUTOTUNE))
         if self.spec.recipe or "train" in self._cache:
             dataset = tf.data.Dataset.from_generator(
                 lambda: self._remembering(self._example(s) for s in self._train_stream(epoch)),
@@ -420,7 +473,6 @@ class RunData:
             )
         else:
             dataset = self._decode_in_map(epoch)
-        steps = self.count("train") // batch_size
         dataset = dataset.batch(batch_size, drop_remainder=True)
         dataset = dataset.map(_to_float_weighted if weighted else _to_float_unweighted, num_parallel_calls=tf.data.AUTOTUNE)
         # The generator's length is unknown to tf.data: telling it lets Keras count the steps.
@@ -480,6 +532,12 @@ class RunData:
         """``(image, targets)`` batches of a split, un-augmented, for the Keras loss on it."""
         import tensorflow as tf
 
+        tensors = self._tensors(split)
+        if tensors is not None:
+            order = np.arange(self.count(split))
+            dataset = self._gathered(tensors, order, batch_size, drop_remainder=False).map(_to_float_unweighted)
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-self.count(split) // batch_size)))
+            return self._bounded(dataset.prefetch(tf.data.AUTOTUNE))
         image_spec, target_specs, _ = self._signature()
         dataset = tf.data.Dataset.from_generator(
             lambda: (self._example(s)[:2] for s in self.samples(split)), output_signature=(image_spec, target_specs)
