@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -23,11 +23,13 @@ from annotate.permissions import Can
 from config.parsers import JSONParser
 from config.schema import ErrorSerializer
 
-from . import selectors, services
+from . import robustness, selectors, services
 from .models import ModelArtifact, TrainingRun
 from .packaging import ArtifactUnavailable, artifact_zip, artifact_zip_name
 from .serializers import (
     ArtifactSerializer,
+    RobustnessInputSerializer,
+    RobustnessReportSerializer,
     TrainingRunDetailSerializer,
     TrainingRunInputSerializer,
     TrainingRunSerializer,
@@ -113,5 +115,40 @@ class TrainingRunPlotApi(APIView):
         path = selectors.run_plot_path(run=run, name=plot)
         content_type = "image/png" if path.suffix.lower() == ".png" else "application/octet-stream"
         response = FileResponse(open(path, "rb"), content_type=content_type)
+        response["Cache-Control"] = "private, no-cache"
+        return response
+
+
+class TrainingRunRobustnessApi(APIView):
+    @extend_schema(responses=RobustnessReportSerializer(many=True))
+    def get(self, request, run_id: int):
+        """The run's robustness reports, newest first: status and progress (their jobs'), the metric
+        by profile and severity, the summary against the clean score, and the plot's URL."""
+        run = selectors.access_run_by_id(user=request.user, run_id=run_id)
+        return Response(RobustnessReportSerializer(robustness.reports_of(run=run), many=True).data)
+
+    @extend_schema(request=RobustnessInputSerializer, responses={202: RobustnessReportSerializer})
+    def post(self, request, run_id: int):
+        """Queue a robustness report of one exported file of a finished run (train queue): 202 with
+        the report and its job. A refusal is a 400 naming the field (``run`` when the run has not
+        succeeded, ``variant``, ``profiles``, ``severities``, ``seed``), and nothing is queued."""
+        run = selectors.access_run_by_id(user=request.user, run_id=run_id, can=Can.MANAGE)
+        data = RobustnessInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = robustness.robustness_start(run=run, user=request.user, **data.validated_data)
+        report = robustness.reports_of(run=run).get(pk=report.pk)
+        return Response(RobustnessReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RobustnessPlotApi(APIView):
+    @extend_schema(responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The figure")})
+    def get(self, request, run_id: int, report_id: int):
+        """A robustness report's figure: the metric vs severity, one line per profile."""
+        run = selectors.access_run_by_id(user=request.user, run_id=run_id)
+        report = robustness.reports_of(run=run).filter(pk=report_id).first()
+        path = robustness.report_plot_path(report) if report is not None else None
+        if path is None:
+            raise Http404("No such plot.")
+        response = FileResponse(open(path, "rb"), content_type="image/png")
         response["Cache-Control"] = "private, no-cache"
         return response

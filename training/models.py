@@ -152,3 +152,49 @@ class ModelArtifact(models.Model):
     @property
     def file_path(self) -> Path:
         return Path(settings.TRAINING_DIR) / str(self.run_id) / self.path
+
+
+class RobustnessReport(models.Model):
+    """How one exported file of a finished run holds up on its version's test split corrupted by
+    each device profile of :mod:`augment.profiles` at severities 1-5 (ImageNet-C style; see
+    :mod:`training.robustness`). Its status is its job's; ``results`` and ``summary`` are written
+    once, together, when the job has measured everything (never half)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="robustness_reports")
+    variant = models.CharField(max_length=40, help_text='The exported file: "<format>-<variant>", e.g. tflite-int8')
+    seed = models.PositiveIntegerField(default=0, help_text="Seed of the corruptions (same seed, same pixels)")
+    profiles = models.JSONField(default=list, help_text="Device profiles measured (slugs)")
+    severities = models.JSONField(default=list, help_text="Severities measured (1..5)")
+    metric = models.CharField(max_length=32, blank=True, help_text="The task's headline metric")
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    clean = models.FloatField(null=True, blank=True, help_text="The metric of this file on the uncorrupted test split")
+    results = models.JSONField(
+        default=dict, blank=True,
+        help_text="Profile -> [metric at severity 1, ..., 5] (null where a severity was not measured)",
+    )
+    summary = models.JSONField(default=dict, blank=True, help_text="Per profile and overall: mean metric, mean and "
+                                                                    "relative corruption error")
+    plot = models.CharField(max_length=500, blank=True, help_text="Metric vs severity (PNG), relative to the run folder")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Robustness of {self.variant} of run {self.run_id}"
+
+    @property
+    def status(self) -> str:
+        return self.job.status if self.job_id and self.job else "queued"
+
+    @property
+    def progress(self) -> float:
+        return self.job.progress if self.job_id and self.job else 0.0
+
+    @property
+    def folder(self) -> Path:
+        """Its files (the evaluation request, the plot) inside the run folder."""
+        return self.run.folder / "robustness" / str(self.pk)

@@ -17,7 +17,8 @@ from jobs.models import Job
 from jobs.serializers import JobSerializer
 
 from . import catalog
-from .models import ModelArtifact, TrainingRun
+from .models import ModelArtifact, RobustnessReport, TrainingRun
+from .robustness import report_table
 
 
 class TrainingOptionsSerializer(serializers.Serializer):
@@ -130,3 +131,62 @@ class TrainingRunDetailSerializer(TrainingRunSerializer):
 
     def get_plots(self, run: TrainingRun) -> dict[str, str]:
         return {name: reverse("training-run-plot", args=[run.pk, name]) for name in sorted(run.plots or {})}
+
+
+class RobustnessInputSerializer(serializers.Serializer):
+    variant = serializers.CharField(help_text='The exported file to score: "<format>-<variant>" of a .tflite or .onnx '
+                                              'file of the run, e.g. tflite-int8, tflite-float32, onnx-float32')
+    seed = serializers.IntegerField(required=False, default=0, help_text="Seed of the corruptions (default 0)")
+    profiles = serializers.ListField(child=serializers.CharField(), required=False,
+                                     help_text="Device profiles to apply (default: all; see /api/augment/profiles/)")
+    severities = serializers.ListField(child=serializers.IntegerField(), required=False,
+                                       help_text="Severities 1..5 to measure (default: all five)")
+
+
+class RobustnessRowSerializer(serializers.Serializer):
+    profile = serializers.CharField()
+    name = serializers.CharField(help_text="The profile's title")
+    metrics = serializers.ListField(child=serializers.FloatField(allow_null=True),
+                                    help_text="The metric at severity 1..5 (null: not measured)")
+    mean_metric = serializers.FloatField(allow_null=True)
+    relative_corruption_error = serializers.FloatField(allow_null=True,
+                                                       help_text="Mean share of the clean score lost")
+
+
+class RobustnessReportSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=Job.Status.choices, read_only=True, help_text="The report's job's status")
+    progress = serializers.FloatField(read_only=True, help_text="0..1")
+    message = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    table = serializers.SerializerMethodField(help_text="One row per profile: the metric by severity and the "
+                                                        "relative corruption error (empty until it succeeded)")
+    plot = serializers.SerializerMethodField(help_text="Metric vs severity, one line per profile (PNG URL)")
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    job = JobSerializer(read_only=True)
+
+    class Meta:
+        model = RobustnessReport
+        fields = ["id", "run", "variant", "seed", "profiles", "severities", "metric", "status", "progress", "message",
+                  "error", "clean", "results", "summary", "table", "plot", "created_by", "created_at", "job"]
+        read_only_fields = fields
+
+    def to_representation(self, report: RobustnessReport) -> dict:
+        data = super().to_representation(report)
+        if report.status != Job.Status.SUCCEEDED:  # numbers count once the job has measured them all
+            data.update(clean=None, results={}, summary={})
+        return data
+
+    def get_message(self, report: RobustnessReport) -> str:
+        return report.job.message if report.job else ""
+
+    def get_error(self, report: RobustnessReport) -> str:
+        return report.job.error if report.job else ""
+
+    @extend_schema_field(RobustnessRowSerializer(many=True))
+    def get_table(self, report: RobustnessReport) -> list[dict]:
+        return report_table(report)
+
+    def get_plot(self, report: RobustnessReport) -> str | None:
+        if not report.plot or report.status != Job.Status.SUCCEEDED:
+            return None
+        return reverse("training-run-robustness-plot", args=[report.run_id, report.pk])

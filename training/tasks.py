@@ -1,4 +1,5 @@
-"""Train-queue job kind: one training run per task (see :mod:`training.services`).
+"""Train-queue job kinds: one training run per task (see :mod:`training.services`), and the
+robustness report of a finished run's exported file (see :mod:`training.robustness`).
 
 Run a train worker with one process (``celery -A config worker -Q train -c 1``): a run takes the
 machine's cores (``TRAINING_THREADS`` per TensorFlow pool) and memory, and the worker takes one
@@ -11,7 +12,8 @@ from jobs.models import Job
 from jobs.registry import job_task
 from jobs.runner import JobContext
 
-from .models import TrainingRun
+from .models import RobustnessReport, TrainingRun
+from .robustness import ROBUSTNESS_KIND, robustness_execute
 from .services import RUN_KIND, TrainingProcessKilled, training_run_execute
 
 
@@ -21,3 +23,11 @@ def run_training(job: Job, ctx: JobContext) -> dict:
     sent again by the sweep: either way the process resumes from its last checkpoint."""
     run = TrainingRun.objects.select_related("project", "version", "recipe", "init_from").get(job_id=job.pk)
     return training_run_execute(run=run, ctx=ctx)
+
+
+@job_task(ROBUSTNESS_KIND, queue="train", resumable=True)
+def run_robustness(job: Job, ctx: JobContext) -> dict:
+    """Score one exported file on the corrupted test split (see :mod:`training.robustness`). Sent
+    again when its worker died: corrupted splits already written are reused, the rest is redone."""
+    report = RobustnessReport.objects.select_related("run__project", "run__version").get(job_id=job.pk)
+    return robustness_execute(report=report, ctx=ctx)
