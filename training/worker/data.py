@@ -467,17 +467,35 @@ class RunData:
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
             return self._bounded(dataset.prefetch(tf.data.AUTOTUNE))
         if self.spec.recipe or "train" in self._cache:
+            # Whole batches from Python (stacked in numpy): tf.data's per-element cost of a
+            # generator is paid once a batch, not once a sample.
+            image, targets, weight = self._signature()
             dataset = tf.data.Dataset.from_generator(
-                lambda: self._remembering(self._example(s) for s in self._train_stream(epoch)),
-                output_signature=self._signature(),
+                lambda: self._remembering(self._batches(self._train_stream(epoch), batch_size)),
+                output_signature=(
+                    tf.TensorSpec((batch_size, *image.shape), image.dtype),
+                    {k: tf.TensorSpec((batch_size, *t.shape), t.dtype) for k, t in targets.items()},
+                    tf.TensorSpec((batch_size,), weight.dtype),
+                ),
             )
         else:
-            dataset = self._decode_in_map(epoch)
-        dataset = dataset.batch(batch_size, drop_remainder=True)
+            dataset = self._decode_in_map(epoch).batch(batch_size, drop_remainder=True)
         dataset = dataset.map(_to_float_weighted if weighted else _to_float_unweighted, num_parallel_calls=tf.data.AUTOTUNE)
         # The generator's length is unknown to tf.data: telling it lets Keras count the steps.
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
         return self._bounded(dataset.prefetch(tf.data.AUTOTUNE))
+
+    def _batches(self, samples: Iterator[Sample], batch_size: int) -> Iterator[tuple[np.ndarray, dict, np.ndarray]]:
+        """Full batches of ``(images, targets, weights)`` (the last partial batch dropped)."""
+        while True:
+            chunk = [self._example(s) for s in itertools.islice(samples, batch_size)]
+            if len(chunk) < batch_size:
+                return
+            yield (
+                np.stack([c[0] for c in chunk]),
+                {k: np.stack([c[1][k] for c in chunk]) for k in chunk[0][1]},
+                np.asarray([c[2] for c in chunk], dtype=np.float32),
+            )
 
     def _remembering(self, values: Iterator[Any]) -> Iterator[Any]:
         """Pass ``values`` through; an exception is kept in :attr:`pipeline_error` before tf.data
