@@ -60,7 +60,7 @@ def test_artifacts_list_download_zip_and_plots(start, fake_worker, classify_vers
         ("tflite", "int8", "ok"), ("onnx", "float32", "failed"),
     }
     int8 = next(a for a in artifacts if a["variant"] == "int8")
-    assert set(int8) == {"id", "format", "variant", "status", "error", "size_bytes", "sha256", "latency_ms", "metrics",
+    assert set(int8) == {"id", "format", "variant", "status", "error", "size_bytes", "gzip_size_bytes", "sha256", "latency_ms", "metrics",
                          "download"}
     assert int8["latency_ms"] == {"1": 2.5, "2": 1.5} and int8["metrics"] == {"accuracy": 0.88}
     assert int8["download"] == f"/api/artifacts/{int8['id']}/download" and int8["size_bytes"] == 9
