@@ -114,6 +114,7 @@ class ModelArtifact(models.Model):
         SAVED_MODEL = "saved_model"
         TFLITE = "tflite"
         ONNX = "onnx"
+        COREML = "coreml"
 
     class Variant(models.TextChoices):
         FLOAT32 = "float32"

@@ -1,5 +1,5 @@
-"""What a model download holds: the model file (a SavedModel folder as a folder), ``labels.txt``
-(one class per line, in output order) and ``model_card.json``.
+"""What a model download holds: the model file (a SavedModel or Core ML ``.mlpackage`` folder as a
+folder), ``labels.txt`` (one class per line, in output order) and ``model_card.json``.
 
 The card is the one the training process wrote (task, labels, input size/resize/dtype/range,
 output layout, dataset version, hyperparameters, history summary, every variant's size, latency
@@ -88,7 +88,7 @@ def artifact_zip(artifact: ModelArtifact, out: IO[bytes]) -> None:
         raise ArtifactUnavailable(f"The {artifact.format} {artifact.variant} file of run {artifact.run_id} is gone.")
     run = artifact.run
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        if path.is_dir():  # a SavedModel: the folder, as a folder
+        if path.is_dir():  # a SavedModel or an .mlpackage: the folder, as a folder
             for member in sorted(path.rglob("*")):
                 if member.is_file() and not member.is_symlink():
                     archive.write(member, arcname=f"{path.name}/{member.relative_to(path).as_posix()}")

@@ -1,4 +1,5 @@
-"""Write every shipped variant of a Keras 3 model: ``.keras``, SavedModel, four TFLite files, ONNX.
+"""Write every shipped variant of a Keras 3 model: ``.keras``, SavedModel, four TFLite files, ONNX
+(and, for a classifier, a Core ML ``.mlpackage``).
 
 Why the conversions go the way they do (Keras 3.15 / TensorFlow 2.21 / LiteRT 2.3):
 
@@ -8,6 +9,9 @@ Why the conversions go the way they do (Keras 3.15 / TensorFlow 2.21 / LiteRT 2.
   ``serving_default`` signature) and every TFLite file is converted *from that SavedModel*.
 * ONNX is written by ``model.export(path, format="onnx")``, which on this stack works (it traces the
   same serving function and hands it to tf2onnx).
+* The Core ML file (classifiers only, ``coreml_labels=...``) is converted from the SavedModel's
+  ``serving_default`` function by coremltools (:mod:`export.model_formats.coreml` says why that
+  way). It is checked structurally only: Core ML runs on Apple OSes alone.
 * Every TFLite conversion allows only ``TFLITE_BUILTINS`` (plus ``TFLITE_BUILTINS_INT8`` for the
   full-integer file). A model that would need a TF Select ("Flex") op therefore fails to convert
   instead of silently producing a file that phones cannot run without the 10+ MB Flex delegate.
@@ -61,6 +65,7 @@ def export_model(
     opset: int = DEFAULT_OPSET,
     verify: bool = True,
     input_signature: Any = None,
+    coreml_labels: Sequence[str] | None = None,
 ) -> list[VariantRecord]:
     """Write the model in every requested format and return one record per variant.
 
@@ -68,7 +73,8 @@ def export_model(
         model: a built (called) Keras 3 model. Its preprocessing should be inside it (e.g. a
             ``Rescaling(1/255)`` layer) so that every file takes the same raw input.
         out_dir: folder for the files (created). Names: ``{stem}.keras``,
-            ``{stem}_saved_model/``, ``{stem}_{variant}.tflite``, ``{stem}.onnx``.
+            ``{stem}_saved_model/``, ``{stem}_{variant}.tflite``, ``{stem}.onnx``,
+            ``{stem}.mlpackage/``.
         representative_data: calibration input for the full-integer ``int8`` file: an iterable
             of input batches (or a zero-argument callable returning one) with *exactly* the
             preprocessing used at inference, e.g. a few hundred training images as 0-255 float
@@ -88,6 +94,11 @@ def export_model(
             and check its output shapes against the Keras model; a file that does not load is a
             failed variant, not a surprise at measurement time.
         input_signature: passed to ``model.export`` for models that cannot infer it.
+        coreml_labels: the class names in output order of a classifier (one output of class
+            probabilities, a square RGB input): write a float16 Core ML ML Program
+            ``{stem}.mlpackage`` from the SavedModel, as a Core ML classifier with these labels.
+            None (the default): no Core ML file. Without coremltools installed it is a failed
+            record saying so.
 
     Raises ValueError for the caller's mistakes (unknown ``float_outputs``, bad opset); every
     conversion problem is reported in the records instead.
@@ -143,7 +154,34 @@ def export_model(
                 ),
             )
         )
+
+    if coreml_labels is not None:
+        if not sm_record.ok:
+            records.append(failed_record("coreml", "float16", f"needs the SavedModel, which failed: {sm_record.error}"))
+        else:
+            records.append(_coreml_record(model, saved_model, out / f"{stem}.mlpackage", list(coreml_labels)))
     return records
+
+
+def _coreml_record(model: Any, saved_model: Path, path: Path, labels: list[str]) -> VariantRecord:
+    try:
+        import coremltools  # noqa: F401
+    except ImportError as exc:
+        return failed_record("coreml", "float16", f"coremltools is not installed ({failure_reason(exc)})")
+    from .coreml import write_coreml
+
+    return _attempt("coreml", "float16", lambda: write_coreml(saved_model, path, labels, _square_input_size(model)))
+
+
+def _square_input_size(model: Any) -> int:
+    """The side of the model's one square RGB input (what the Core ML input is declared as)."""
+    inputs = list(getattr(model, "inputs", None) or [])
+    if len(inputs) != 1:
+        raise ValueError(f"a Core ML classifier needs a model with one image input, this one has {len(inputs)}")
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
+        raise ValueError(f"a Core ML classifier needs a square RGB input of fixed size, this one is {shape}")
+    return int(shape[1])
 
 
 def output_names(model: Any) -> list[str]:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Format = Literal["keras", "saved_model", "tflite", "onnx"]
+Format = Literal["keras", "saved_model", "tflite", "onnx", "coreml"]
 VariantName = Literal["float32", "float16", "dynamic_int8", "int8"]
 Status = Literal["ok", "failed"]
 
-FORMATS: tuple[Format, ...] = ("keras", "saved_model", "tflite", "onnx")
+FORMATS: tuple[Format, ...] = ("keras", "saved_model", "tflite", "onnx", "coreml")
 TFLITE_VARIANTS: tuple[VariantName, ...] = ("float32", "float16", "dynamic_int8", "int8")
 OK: Status = "ok"
 FAILED: Status = "failed"
@@ -28,7 +28,7 @@ _CHUNK = 1 << 20
 class VariantRecord:
     """One exported model variant.
 
-    ``path`` is the file (or, for ``saved_model``, the directory); it is ``None`` when the
+    ``path`` is the file (or, for ``saved_model`` and ``coreml``, the directory); it is ``None`` when the
     conversion failed, and then ``error`` says why in one readable line. ``size_bytes`` and
     ``sha256`` describe the file as written; for a directory they cover every file in it (see
     :func:`path_digest`). ``notes`` carries non-fatal remarks (e.g. outputs left unrenamed).
@@ -78,7 +78,7 @@ def failed_record(format: Format, variant: VariantName, error: str) -> VariantRe
 def path_digest(path: Path) -> tuple[int, str]:
     """(size in bytes, sha256 hex) of a file, or of a directory taken as a whole.
 
-    A directory (a SavedModel) is hashed over its files in sorted relative-path order, each as
+    A directory (a SavedModel, a Core ML ``.mlpackage``) is hashed over its files in sorted relative-path order, each as
     ``path NUL size NUL bytes``, so the digest changes when any file is renamed, added or edited,
     and is the same on every machine for the same content.
     """

@@ -2,9 +2,11 @@
 
 * :func:`export_variants` — :func:`export.model_formats.convert.export_model` with the run's
   calibration images (train images preprocessed exactly as at inference: resized, float32 RGB
-  0..255, batches of one) and the task's ``float_outputs``; ``spec.export["variants"]`` may narrow
-  the list (``"keras"``, ``"onnx"``, TFLite variant names or ``"tflite-<variant>"``; the SavedModel
-  is always written, the TFLite files are converted from it).
+  0..255, batches of one) and the task's ``float_outputs``; a task with ``coreml = True`` (a
+  classifier) also gets a Core ML ``.mlpackage`` with the run's labels. ``spec.export["variants"]``
+  may narrow the list (``"keras"``, ``"onnx"``, ``"coreml"``, TFLite variant names or
+  ``"tflite-<variant>"``; the SavedModel is always written, the TFLite and Core ML files are
+  converted from it).
 * :func:`measure_variant` — for ``.tflite`` and ``.onnx`` files: median latency at 1 and 2 threads
   (batch 1, ``spec.export["latency_runs"]`` runs, :func:`measure.measure_latency`) and the task's
   metrics computed by running *that file* on the evaluation split (:class:`measure.FileRunner`
@@ -12,7 +14,8 @@
   code that scores the Keras model). ``keras`` and ``saved_model`` variants hold the very graph and
   weights of the Keras model: they get its metrics and no latency (Keras's eager or ``tf.function``
   timing is not what any app would see, and a figure there would compete with the files' in the
-  recommendation).
+  recommendation). A ``coreml`` file cannot run here (Core ML is Apple-only): no latency and no
+  metrics, only the notes of its structural check.
 * :func:`recommend` — a variant per deployment target from the measured figures.
 * :func:`model_card` — the card embedded in each ``.tflite`` (``metadata.embed_metadata``) and
   sent in ``DONE``.
@@ -56,14 +59,22 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _variant_name(name: str) -> str:
+    """``"tflite-int8"`` -> ``"int8"``, ``"onnx-float32"`` -> ``"onnx"``, ``"coreml-float16"`` -> ``"coreml"``."""
+    if name.startswith("coreml"):
+        return "coreml" if name in ("coreml", "coreml-float16") else name
+    return name.removeprefix("tflite-").removesuffix("-float32")
+
+
 def variant_options(option: Any) -> dict[str, Any]:
-    """``spec.export["variants"]`` -> ``export_model`` keyword arguments (None: everything)."""
+    """``spec.export["variants"]`` -> ``export_model`` keyword arguments (None: everything), plus
+    ``"coreml"``: whether the Core ML file is wanted (only a task that makes one reads it)."""
     if option is None:
         return {}
     if not isinstance(option, list | tuple) or not all(isinstance(v, str) for v in option):
         raise SpecError('export.variants must be a list such as ["keras", "float32", "int8", "onnx"].')
-    wanted = {v.removeprefix("tflite-").removesuffix("-float32") for v in option}
-    known = {"keras", "saved_model", "onnx", *TFLITE_VARIANTS}
+    wanted = {_variant_name(v) for v in option}
+    known = {"keras", "saved_model", "onnx", "coreml", *TFLITE_VARIANTS}
     unknown = sorted(wanted - known)
     if unknown:
         raise SpecError(f"Unknown export variants {unknown}; choose from {sorted(known)}.")
@@ -71,6 +82,7 @@ def variant_options(option: Any) -> dict[str, Any]:
         "keras_file": "keras" in wanted,
         "onnx": "onnx" in wanted,
         "tflite_variants": [v for v in TFLITE_VARIANTS if v in wanted],
+        "coreml": "coreml" in wanted,
     }
 
 
@@ -81,15 +93,21 @@ def export_variants(
     representative: list[np.ndarray],
     float_outputs: Sequence[str],
     variants: Any = None,
+    coreml_labels: Sequence[str] | None = None,
 ) -> list[VariantRecord]:
+    """Every variant of ``model`` in ``out_dir``; ``coreml_labels`` (a classifier's labels) adds
+    the Core ML file unless ``variants`` leaves ``"coreml"`` out."""
     from export.model_formats.convert import export_model
 
+    options = variant_options(variants)
+    wants_coreml = options.pop("coreml", True)
     return export_model(
         model,
         out_dir,
         representative_data=representative or None,
         float_outputs=tuple(float_outputs),
-        **variant_options(variants),
+        coreml_labels=list(coreml_labels) if coreml_labels is not None and wants_coreml else None,
+        **options,
     )
 
 
@@ -111,6 +129,8 @@ def measure_variant(
         return {"latency_ms": {}, "metrics": {}, "latency": []}
     if record.format in ("keras", "saved_model"):
         return {"latency_ms": {}, "metrics": dict(keras_metrics), "latency": [], "metrics_from": "keras model"}
+    if record.format == "coreml":  # Core ML runs on Apple OSes only: checked structurally at export
+        return {"latency_ms": {}, "metrics": {}, "latency": [], "metrics_from": "not run (needs macOS)"}
     from export.model_formats.measure import FileRunner, measure_latency
 
     figures = measure_latency(record.path, threads=(1, 2), runs=max(1, int(latency_runs)))
@@ -221,6 +241,7 @@ def card_variants(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             "latency_ms": e.get("latency_ms") or {},
             "metrics": scalar_metrics(e.get("metrics") or {}),
             **({"error": e["error"]} if e.get("error") else {}),
+            **({"notes": e["notes"]} if e.get("notes") else {}),
         }
         for e in entries
     ]

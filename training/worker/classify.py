@@ -87,6 +87,7 @@ class ClassifyTask:
     name = "classify"
     headline = "accuracy"
     float_outputs: tuple[str, ...] = ()  # the int8 file's class scores may be int8
+    coreml = True  # also ship a Core ML classifier (.mlpackage) with the run's labels
 
     # --- checks and model ------------------------------------------------------------------
     def check(self, spec: RunSpec) -> str | None:

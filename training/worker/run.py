@@ -508,6 +508,7 @@ class Run:
             representative=representative,
             float_outputs=float_outputs(self.task, spec),
             variants=settings.get("variants"),
+            coreml_labels=spec.labels if getattr(self.task, "coreml", False) else None,
         )
         samples = list(self.data.samples(self.eval_split)) if self.data.cached(self.eval_split) else None
 
