@@ -18,10 +18,11 @@ from annotate.permissions import Can, role_allows
 from augment.models import Recipe
 from augment.services import corruption_build
 from datasets.services import version_build, version_create
+from jobs.models import Job
 from jobs.services import job_create
 from synth.services import asset_upload, synth_job_create
 from tests.conftest import image_bytes
-from training.models import ModelArtifact, TrainingRun
+from training.models import ModelArtifact, RobustnessReport, TrainingRun
 
 PUBLIC, AUTHENTICATED = "public", "authenticated"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -97,6 +98,9 @@ RULES: dict[tuple[str, str], str] = {
     ("training-run-detail", "get"): Can.VIEW,
     ("training-run-artifacts", "get"): Can.VIEW,
     ("training-run-plot", "get"): Can.VIEW,
+    ("training-run-robustness", "get"): Can.VIEW,
+    ("training-run-robustness", "post"): Can.MANAGE,
+    ("training-run-robustness-plot", "get"): Can.VIEW,
     ("artifact-download", "get"): Can.VIEW,
 }
 ROLES = ("viewer", "annotator", "reviewer", "owner")  # checked in this order: destructive owner last
@@ -148,8 +152,13 @@ def objects(users, project, labels, add_images):
     (run.folder / "plots" / "learning_curves.png").write_bytes(image_bytes(fmt="PNG"))
     (run.folder / "model.tflite").write_bytes(b"TFL3")
     artifact = ModelArtifact.objects.create(run=run, format="tflite", variant="float32", path="model.tflite")
+    (run.folder / "plots" / "robustness-1.png").write_bytes(image_bytes(fmt="PNG"))
+    report_job = job_create(kind="test", created_by=users["owner"], project=project)
+    Job.objects.filter(pk=report_job.pk).update(status=Job.Status.SUCCEEDED)
+    report = RobustnessReport.objects.create(run=run, variant="tflite-float32", profiles=["phone-low-light"],
+                                             severities=[1], plot="plots/robustness-1.png", job=report_job)
     return {
-        "run_id": run.pk, "artifact_id": artifact.pk, "plot": "learning_curves",
+        "run_id": run.pk, "artifact_id": artifact.pk, "report_id": report.pk, "plot": "learning_curves",
         "project_id": project.pk, "image_id": image.pk, "label_id": labels["cat"].pk,
         "username": "viewer", "job_id": job.pk, "recipe_id": recipe.pk, "version_id": version.pk,
         "asset_id": background.pk, "synth_job_id": synth_job.pk,

@@ -47,6 +47,12 @@ export class Stage {
   }
 
   fit() {
+    // Read the layout here rather than trusting the cache: a fit right after the window changed
+    // size may come before the ResizeObserver has reported it.
+    if (this.element.clientWidth !== this.w || this.element.clientHeight !== this.h) {
+      this.fitted = true; // resize() is about to fit; do it once
+      this.resize();
+    }
     const { w, h } = this;
     const s = Math.min(w / this.width, h / this.height) * 0.98;
     this.scale = s;
