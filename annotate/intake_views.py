@@ -43,12 +43,12 @@ def _config(project, **extra) -> dict:
     }
 
 
-def _page(request, project_id: int, template: str, *, can: Can | None, crumb: str):
+def _page(request, project_id: int, template: str, *, can: Can | None, crumb: str, extra: dict | None = None):
     project = access_project_by_id(user=request.user, project_id=project_id)
     allowed = can is None or role_allows(project.user_role, can)
     return render(request, template, {
         "project": project, "allowed": allowed, "crumb": crumb,
-        "config": _config(project, allowed=allowed),
+        "config": _config(project, allowed=allowed, **(extra or {})),
     })
 
 
@@ -66,5 +66,8 @@ def import_page(request, project_id: int):
 
 @login_required
 def jobs_page(request, project_id: int):
-    """The project's jobs, newest first, followed live; cancelling is the API's decision."""
-    return _page(request, project_id, "intake/jobs.html", can=None, crumb="Jobs")
+    """The project's jobs, newest first, followed live. Cancel is offered where
+    :func:`jobs.selectors.job_can_cancel` would allow it (owners: every job; others: their own);
+    the API still decides."""
+    return _page(request, project_id, "intake/jobs.html", can=None, crumb="Jobs",
+                 extra={"username": request.user.get_username(), "superuser": request.user.is_superuser})

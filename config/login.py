@@ -1,4 +1,5 @@
-"""Logging in, with failed attempts throttled: the API token endpoint and the login page.
+"""Logging in, with failed attempts throttled: the API token endpoint, the login page and the
+admin's login page.
 
 Both count failed logins (a wrong password, a missing field) in Django's cache, under two keys:
 the username tried and the client's address. While either has reached its rate
@@ -15,8 +16,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.forms.utils import ErrorDict
 from django.http import HttpResponse
+from django.urls import reverse
 from rest_framework import exceptions, parsers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.settings import api_settings
@@ -147,3 +153,25 @@ class LoginView(auth_views.LoginView):
         for cls in LOGIN_THROTTLES:
             cls().record_failure(self.request)
         return super().form_invalid(form)
+
+
+class AdminLoginView(LoginView):
+    """The admin's login page (its form and template, staff only) with the same throttle: a guess
+    here counts against the same username and address as on the API and the login page."""
+
+    form_class = AdminAuthenticationForm
+    template_name = "admin/login.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(admin.site.each_context(self.request), title="Log in", subtitle=None,
+                       app_path=self.request.get_full_path(), username=self.request.user.get_username())
+        if context.get("throttled"):
+            # The admin template shows only the form's errors; the form is left unbound (its
+            # clean would check the password), so the reason is set as its non-field error.
+            form = context["form"]
+            form._errors = ErrorDict({NON_FIELD_ERRORS: form.error_class([context["throttled"]], error_class="nonfield")})
+        return context
+
+    def get_default_redirect_url(self) -> str:
+        return reverse("admin:index")

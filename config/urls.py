@@ -21,6 +21,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("admin/login/", login.AdminLoginView.as_view(), name="admin-login"),  # before the admin: throttled
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("accounts/login/", login.LoginView.as_view(), name="login"),  # failed logins throttled

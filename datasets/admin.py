@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import DatasetVersion
+from .models import DatasetVersion, VersionImage
 
 
 @admin.register(DatasetVersion)
@@ -14,6 +14,24 @@ class DatasetVersionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in DatasetVersion._meta.fields]
     # No inline of the frozen images: a version may hold hundreds of thousands. They are listed,
     # paginated, by GET /api/versions/{id}/images/.
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(VersionImage)
+class VersionImageAdmin(admin.ModelAdmin):
+    """The frozen images, searchable by version and file name; read-only like their version."""
+
+    list_display = ["id", "version", "index", "file_name", "split", "source", "width", "height"]
+    list_filter = ["split", "source"]
+    search_fields = ["file_name", "sha256"]
+    list_select_related = ["version"]
+    raw_id_fields = ["version"]
+    readonly_fields = [f.name for f in VersionImage._meta.fields]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -68,3 +68,26 @@ def test_the_login_page_is_throttled_too(client, users):
     assert token("viewer", "pw-viewer").status_code == 429
     other = client.post(PAGE, {"username": "annotator", "password": "pw-annotator"}, REMOTE_ADDR="10.0.0.4")
     assert other.status_code == 302
+
+
+def test_the_admin_login_page_is_throttled_too(client, users):
+    users["owner"].__class__.objects.create_superuser("root", "root@example.com", "pw-root")
+    for _ in range(10):
+        response = client.post("/admin/login/", {"username": "root", "password": "wrong"})
+        assert response.status_code == 200 and "correct username and password" in response.content.decode()
+    response = client.post("/admin/login/", {"username": "root", "password": "pw-root"})
+    assert response.status_code == 429 and "Retry-After" in response
+    assert "Too many failed logins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert token("root", "pw-root").status_code == 429  # the same count as the API's
+    # Someone else, elsewhere, logs in and lands on the page asked for.
+    other = users["owner"].__class__.objects.create_superuser("ops", "ops@example.com", "pw-ops")
+    response = client.post("/admin/login/?next=/admin/jobs/job/", {"username": "ops", "password": "pw-ops"},
+                           REMOTE_ADDR="10.0.0.9")
+    assert response.status_code == 302 and response["Location"] == "/admin/jobs/job/"
+    assert client.session["_auth_user_id"] == str(other.pk)
+    client.logout()
+    # Not staff: the admin's own form still refuses.
+    response = client.post("/admin/login/", {"username": "viewer", "password": "pw-viewer"}, REMOTE_ADDR="10.0.0.8")
+    assert response.status_code == 200 and "staff account" in response.content.decode()
+    assert client.get("/admin/login/").status_code == 200

@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from jobs.services import JobAlreadyFinished
 
 from . import catalog, services
-from .models import ModelArtifact, TrainingRun
+from .models import ModelArtifact, RobustnessReport, TrainingRun
 from .templatetags.training_tags import shown
 from .validation import run_params_clean
 from .views import history_columns
@@ -252,6 +252,25 @@ class ModelArtifactAdmin(admin.ModelAdmin):
         if artifact.status != ModelArtifact.Status.OK:
             return ""
         return format_html('<a href="{}">zip</a>', reverse("artifact-download", args=[artifact.pk]))
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RobustnessReport)
+class RobustnessReportAdmin(admin.ModelAdmin):
+    """Reports are started from the run page or the API (a job each); here they are read."""
+
+    list_display = ["id", "run", "variant", "seed", "status", "metric", "clean", "created_at"]
+    list_select_related = ["run", "job"]
+    readonly_fields = [f.name for f in RobustnessReport._meta.fields]
+
+    @admin.display(description="status")
+    def status(self, report: RobustnessReport) -> str:
+        return report.status
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -93,6 +93,9 @@ def test_label_api_has_annotation_count_and_mirror_pairs(users, project, labels,
     assert refused.status_code == 200 and refused.json()["annotation_count"] == 2  # read-only fields are ignored
 
 
+PROJECT_APPS = {"annotate", "augment", "datasets", "export", "jobs", "synth", "training"}
+
+
 def test_admin_names_every_model_in_plain_english(admin_client):
     html = admin_client.get("/admin/").content.decode()
     assert "classs" not in html.lower() and "Label classes" in html
@@ -102,3 +105,16 @@ def test_admin_names_every_model_in_plain_english(admin_client):
     assert admin_client.get("/admin/synth/synthjob/").status_code == 200
     assert admin_client.get("/admin/synth/asset/add/").status_code == 403
     assert admin_client.get("/admin/jobs/job/add/").status_code == 403
+
+
+def test_the_admin_registers_every_model_of_the_project(admin_client):
+    from django.apps import apps
+    from django.contrib import admin
+
+    ours = [m for m in apps.get_models() if m.__module__.split(".")[0] in PROJECT_APPS and not m._meta.auto_created]
+    assert len(ours) > 10
+    missing = [m._meta.label for m in ours if not admin.site.is_registered(m)]
+    assert missing == []
+    for model in ours:
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        assert admin_client.get(url).status_code == 200, url

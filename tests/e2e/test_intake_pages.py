@@ -157,22 +157,31 @@ def test_jobs_page_follows_and_cancels(pages, users, project):
     Job.objects.filter(pk=running.pk).update(status="running", progress=0.25, message="Checking a.jpg")
     job_create(kind="other", created_by=users["owner"])  # of no project: not listed
 
-    # An annotator may not cancel the owner's job: the API says why and nothing changes.
+    theirs = job_create(kind="images.upload_zip", created_by=users["annotator"], project=project)
+
+    # An annotator may cancel their own job only: the owner's have no Cancel button.
     page = open_page(pages, users["annotator"], f"/projects/{project.pk}/jobs/")
     rows = page.get_by_test_id("job-row")
-    expect(rows).to_have_count(3)
-    expect(rows.nth(0)).to_have_attribute("data-job-id", str(running.pk))  # newest first
-    expect(rows.nth(2).get_by_test_id("job-error")).to_have_text("The archive is not a zip.")
+    expect(rows).to_have_count(4)
+    expect(rows.nth(1)).to_have_attribute("data-job-id", str(running.pk))  # newest first
+    expect(rows.nth(3).get_by_test_id("job-error")).to_have_text("The archive is not a zip.")
     mine = page.locator(f"[data-testid=job-row][data-job-id='{running.pk}']")
     expect(mine.get_by_test_id("job-progress")).to_have_text("25%")
     expect(mine.get_by_test_id("job-message")).to_have_text("Checking a.jpg")
     Job.objects.filter(pk=running.pk).update(progress=0.6, message="Checking b.jpg")  # live progress
     expect(mine.get_by_test_id("job-progress")).to_have_text("60%")
     expect(mine.get_by_test_id("job-message")).to_have_text("Checking b.jpg")
-    waiting = page.locator(f"[data-testid=job-row][data-job-id='{queued.pk}']")
-    waiting.get_by_test_id("job-cancel").click()
-    expect(waiting.get_by_test_id("job-cancel-error")).to_contain_text("Only whoever started the job or a project owner")
+    expect(page.get_by_test_id("job-cancel")).to_have_count(1)
+    own = page.locator(f"[data-testid=job-row][data-job-id='{theirs.pk}']")
+    own.get_by_test_id("job-cancel").click()
+    expect(own).to_have_attribute("data-status", "cancelled")
+    assert Job.objects.get(pk=theirs.pk).status == "cancelled"
     assert Job.objects.get(pk=queued.pk).status == "queued"
+
+    # A viewer is offered no Cancel at all (the API refuses it too, see test_permissions).
+    viewer = open_page(pages, users["viewer"], f"/projects/{project.pk}/jobs/")
+    expect(viewer.get_by_test_id("job-row")).to_have_count(4)
+    expect(viewer.get_by_test_id("job-cancel")).to_have_count(0)
 
     owner = open_page(pages, users["owner"], f"/projects/{project.pk}/jobs/")
     waiting = owner.locator(f"[data-testid=job-row][data-job-id='{queued.pk}']")
@@ -182,4 +191,4 @@ def test_jobs_page_follows_and_cancels(pages, users, project):
     assert Job.objects.get(pk=queued.pk).status == "cancelled"
     Job.objects.filter(pk=running.pk).update(status="succeeded", progress=1.0, message="Done")
     expect(owner.locator(f"[data-testid=job-row][data-job-id='{running.pk}']")).to_have_attribute("data-status", "succeeded")
-    assert not page.errors and not owner.errors
+    assert not page.errors and not owner.errors and not viewer.errors

@@ -1,5 +1,6 @@
 // The jobs page: the project's jobs, newest first, polled while any of them is queued or
-// running. Cancel is offered on every unfinished job; the API decides, and its refusal is shown.
+// running. Cancel is offered on the unfinished jobs this user may cancel (the API's rule: owners
+// every job, other members their own); the API still decides, and a refusal is shown.
 
 import { apiCall, describeErrors } from "../common/http.js";
 import { TERMINAL, config, el, jobCancelUrl, percent } from "./common.js";
@@ -9,6 +10,9 @@ const pageError = document.getElementById("jobs-error");
 const cancelErrors = new Map(); // job id -> the API's refusal, kept across refreshes
 const openLogs = new Set(); // job ids whose log the user opened, kept open across refreshes
 let timer = null;
+
+/** Mirrors jobs.selectors.job_can_cancel, so nobody is shown a button the API would refuse. */
+const mayCancel = (job) => config.superuser || config.role === "owner" || job.created_by === config.username;
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
@@ -33,7 +37,7 @@ function row(job) {
     details.addEventListener("toggle", () => (details.open ? openLogs.add(job.id) : openLogs.delete(job.id)));
     notes.push(details);
   }
-  const button = active && !job.cancel_requested
+  const button = active && !job.cancel_requested && mayCancel(job)
     ? el("button", { type: "button", class: "small", dataset: { testid: "job-cancel" } }, "Cancel")
     : null;
   if (button) button.addEventListener("click", () => cancel(job, button));
