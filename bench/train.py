@@ -262,7 +262,8 @@ def import_dataset(stack: Stack, project: int, archive: bytes, fmt: str, name: s
 
 def split(stack: Stack, project: int, stratify: bool) -> dict:
     answer = stack.call("POST", f"/api/projects/{project}/split",
-                        json={"train": 0.7, "val": 0.15, "test": 0.15, "seed": 0, "stratify": stratify})
+                        json={"train": 0.7, "val": 0.15, "test": 0.15, "seed": 0, "stratify": stratify,
+                              "reset": True})  # an imported dataset may bring its own splits
     say(f"  split 70/15/15 (stratify={stratify}): {answer['counts']}")
     return answer["counts"]
 

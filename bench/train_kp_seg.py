@@ -18,7 +18,7 @@ helpers this reuses) and does only what a client would:
    clean accuracy stays within 1 point.
 
     .venv/bin/python bench/train_kp_seg.py [--skip-keypoints] [--skip-segment] [--skip-pruning] \
-        [--skip-robustness] [--kp-epochs 60] [--seg-epochs 40] [--digits-epochs 30] [--keep]
+        [--skip-robustness] [--kp-epochs 120] [--kp-size 192] [--kp-batch-size 8] [--seg-epochs 60] [--digits-epochs 30] [--keep]
 
 Prints progress and Markdown tables; the last line is one JSON object with every figure.
 """
@@ -87,7 +87,8 @@ def keypoints(stack: Any, args: Any, figures: dict, tables: list[str]) -> None:
         {"name": "RandomBrightnessContrast", "p": 0.5},
     ]}})
     params = {"version": version["id"], "task": "keypoints", "architecture": "mobilenet_v3_small", "input_size": size,
-              "epochs": args.kp_epochs, "batch_size": 16, "learning_rate": 0.002, "recipe": recipe["id"],
+              "epochs": args.kp_epochs, "batch_size": args.kp_batch_size, "learning_rate": args.kp_learning_rate,
+              "recipe": recipe["id"],
               "options": {"bn_momentum": 0.9}, "seed": 0}
     run = tb.train(stack, project, params, "pose model")
     f32, i8 = tb.artifact(run, "tflite", "float32"), tb.artifact(run, "tflite", "int8")
@@ -126,7 +127,8 @@ def segmentation(stack: Any, args: Any, figures: dict, tables: list[str]) -> Non
         {"name": "RandomBrightnessContrast", "p": 0.5},
     ]}})
     params = {"version": version["id"], "task": "segment", "architecture": "mobilenet_v3_small", "input_size": size,
-              "epochs": args.seg_epochs, "batch_size": 16, "learning_rate": 0.002, "recipe": recipe["id"],
+              "epochs": args.seg_epochs, "batch_size": args.seg_batch_size, "learning_rate": 0.002,
+              "recipe": recipe["id"],
               "options": {"bn_momentum": 0.9}, "seed": 0}
     run = tb.train(stack, project, params, "person segmenter")
     f32, i8 = tb.artifact(run, "tflite", "float32"), tb.artifact(run, "tflite", "int8")
@@ -241,9 +243,13 @@ def main() -> int:
     parser.add_argument("--skip-segment", action="store_true")
     parser.add_argument("--skip-pruning", action="store_true")
     parser.add_argument("--skip-robustness", action="store_true")
-    parser.add_argument("--kp-epochs", type=int, default=60)
-    parser.add_argument("--kp-size", type=int, default=256)
-    parser.add_argument("--seg-epochs", type=int, default=40)
+    # 80 training frames: small batches give the from-scratch model enough optimizer steps.
+    parser.add_argument("--kp-epochs", type=int, default=120)
+    parser.add_argument("--kp-size", type=int, default=192)
+    parser.add_argument("--kp-batch-size", type=int, default=8)
+    parser.add_argument("--kp-learning-rate", type=float, default=0.002)
+    parser.add_argument("--seg-epochs", type=int, default=60)
+    parser.add_argument("--seg-batch-size", type=int, default=8)
     parser.add_argument("--seg-size", type=int, default=224)
     parser.add_argument("--digits-epochs", type=int, default=30)
     parser.add_argument("--keep", action="store_true")
