@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from . import login
@@ -26,6 +28,8 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("accounts/login/", login.LoginView.as_view(), name="login"),  # failed logins throttled
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Pages that link no icon (the admin's, the API docs) make the browser ask for /favicon.ico.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
     path("", include("annotate.urls")),
     path("", include("export.urls")),
     path("", include("augment.urls")),

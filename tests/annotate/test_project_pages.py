@@ -118,3 +118,15 @@ def test_the_admin_registers_every_model_of_the_project(admin_client):
     for model in ours:
         url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
         assert admin_client.get(url).status_code == 200, url
+
+
+def test_the_favicon_is_linked_and_served(client, users):
+    client.force_login(users["owner"])
+    page = client.get("/").content.decode()
+    assert 'rel="icon"' in page and "favicon.svg" in page
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("/favicon.svg")
+    from django.contrib.staticfiles import finders
+
+    found = finders.find("favicon.svg")
+    assert found and open(found, encoding="utf-8").read().lstrip().startswith("<svg")
