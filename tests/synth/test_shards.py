@@ -110,14 +110,15 @@ def test_ctrl_c_in_the_command_cancels_the_job_and_keeps_what_was_stored(users, 
            "WORKER_DB_NAME": str(connection.settings_dict["NAME"])}
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "synth", str(project.pk), "--generator", "blender", "--count", "6",
-         "--resolution", "192x192", "--samples", "64", "--shard-size", "3", "--class", "person=builtin:character"],
+         "--resolution", "128x128", "--samples", "32", "--shard-size", "3", "--class", "person=builtin:character"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # A suite started in the background by a shell inherits SIGINT ignored; a terminal's does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         synth_job = wait_for(lambda: SynthJob.objects.first(), timeout=60)
         first = SynthShard.objects.get(synth_job=synth_job, number=0)
         wait_for(lambda: stored(first) >= 1, timeout=180, every=0.02)
-        # (each image takes seconds at this size, so the signal lands while the first shard renders)
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends the whole foreground group on Ctrl-C
         out, err = proc.communicate(timeout=60)
     finally:
