@@ -1,7 +1,7 @@
 """Logging in, with failed attempts throttled: the API token endpoint, the login page and the
 admin's login page.
 
-Both count failed logins (a wrong password, a missing field) in Django's cache, under two keys:
+All three count failed logins (a wrong password, a missing field) in Django's cache, under two keys:
 the username tried and the client's address. While either has reached its rate
 (``DEFAULT_THROTTLE_RATES["login_username"]`` / ``["login_address"]`` in ``REST_FRAMEWORK``), a
 login with that username or from that address is answered 429 without looking at the password,

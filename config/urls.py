@@ -1,11 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
-from . import login
+from . import login, views
 from .docs import RedocDocsView, SwaggerDocsView
 
 api_patterns = [
@@ -29,7 +27,7 @@ urlpatterns = [
     path("accounts/login/", login.LoginView.as_view(), name="login"),  # failed logins throttled
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Pages that link no icon (the admin's, the API docs) make the browser ask for /favicon.ico.
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("", include("annotate.urls")),
     path("", include("export.urls")),
     path("", include("augment.urls")),
