@@ -244,6 +244,8 @@ class Run:
         option = self.options.get("class_weights")
         if not option:
             return None
+        if getattr(self.task, "weighs_pixels", False):
+            return None  # the task weighs its loss per pixel from the same option
         if any(item.label is None for item in self.data.items["train"]):
             log(f"options.class_weights weigh images by their one class: ignored for the {self.spec.task} task.")
             return None

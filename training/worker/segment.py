@@ -19,8 +19,12 @@ MobileNetV3 paper -> logits at the input size (bilinear).
 
 **Targets** (:meth:`SegmentTask.targets`): ``{"logits": mask}``, the class map itself (uint8
 ``(S, S)``, 255 = ignore). **Loss**: softmax cross-entropy per pixel, ignored pixels weighted 0,
-averaged over the counted pixels of the batch. **Class weights**: None (a per-image weight does not
-address a per-pixel imbalance; the loss is per pixel).
+averaged over the counted pixels of the batch. **Class weights** (``options.class_weights``): per
+*pixel*, not per image (a per-image weight does not address a per-pixel imbalance). ``true`` (or
+``"balanced"``) weighs each class by ``1 / (C * f_c)``, ``f_c`` its share of the counted pixels of the
+train split at the input size (capped at 50), so that the mean weight of a pixel stays 1 and a class
+painted on 6% of the pixels (people in coco128) counts as much as the background; a mapping of label
+to weight sets them directly (unnamed classes 1).
 
 **Export output** (``options.segment_output``): ``"class_map"`` (default) ships ``class_map``
 ``(B, S, S)`` uint8, the argmax in the graph, the same dtype in every file (the int8 file's input
@@ -119,6 +123,12 @@ class SegmentTask:
             return f"alpha must be positive, got {config.alpha}."
         if config.head_channels < 8:
             return f"head_channels must be at least 8, got {config.head_channels}."
+        weights = options.get("class_weights")
+        if isinstance(weights, dict) and any(key not in labels for key in weights):
+            unknown = next(key for key in weights if key not in labels)
+            return f"options.class_weights names {unknown!r}, which is not one of the labels."
+        if weights and not isinstance(weights, dict) and weights not in (True, "balanced", "auto"):
+            return 'options.class_weights must be true, "balanced" or a mapping of label to weight.'
         bad = _bad_segment(spec.items, len(labels))
         if bad:
             return bad
@@ -131,6 +141,12 @@ class SegmentTask:
         from training.worker.segment_model import SegmentModelConfig, build_models
 
         config = SegmentConfig.from_spec(spec)
+        self.pixel_weights = loss_class_weights(spec)
+        if self.pixel_weights:
+            named = ", ".join(f"{label} {w:.3g}" for label, w in zip(spec.labels, self.pixel_weights))
+            from training.worker.data import log
+
+            log(f"Pixel class weights of the loss: {named}.")
         return build_models(SegmentModelConfig(**asdict(config)))
 
     def float_outputs(self, spec: RunSpec) -> tuple[str, ...]:
@@ -141,10 +157,16 @@ class SegmentTask:
     def targets(self, sample: Sample) -> dict[str, np.ndarray]:
         return {"logits": make_targets(sample)}
 
+    # The run loop's per-image class weights do not apply: this task weighs its loss per pixel.
+    weighs_pixels = True
+
+    def __init__(self) -> None:
+        self.pixel_weights: list[float] | None = None  # set by build, used by compile
+
     def compile(self, model: Any, optimizer: Any) -> None:
         from training.worker.segment_model import compile_model
 
-        compile_model(model, optimizer)
+        compile_model(model, optimizer, class_weights=self.pixel_weights)
 
     def class_weights(self, items: Sequence[RunItem], num_classes: int) -> dict[int, float] | None:
         return None  # per-image weights do not fit a per-pixel loss (see the module doc)
@@ -200,6 +222,41 @@ class SegmentTask:
             "upsampled bilinearly to the input size",
             "float_outputs": list(self.float_outputs(spec)),
         }
+
+
+MAX_PIXEL_WEIGHT = 50.0
+
+
+def pixel_frequencies(items: Sequence[RunItem], num_classes: int, size: int, mode: str) -> np.ndarray:
+    """Each class's share of the counted (not :data:`IGNORE`) pixels of ``items`` at the input size."""
+    from training.worker.data import class_map, plan_resize
+
+    counts = np.zeros(num_classes, np.float64)
+    for item in items:
+        plan = plan_resize(mode, int(item.width), int(item.height), size)
+        painted = class_map(item, plan, int(item.width), int(item.height))
+        counts += np.bincount(painted[painted != IGNORE].ravel(), minlength=num_classes)[:num_classes]
+    total = counts.sum()
+    return counts / total if total else counts
+
+
+def loss_class_weights(spec: RunSpec) -> list[float] | None:
+    """``options.class_weights`` as one weight per class (see the module doc), or None."""
+    option = (spec.options or {}).get("class_weights")
+    if not option:
+        return None
+    labels = list(spec.labels)
+    if isinstance(option, dict):
+        unknown = [key for key in option if key not in labels]
+        if unknown:
+            raise ValueError(f"options.class_weights names {unknown[0]!r}, which is not one of the labels.")
+        return [float(option.get(label, 1.0)) for label in labels]
+    if option not in (True, "balanced", "auto"):
+        raise ValueError('options.class_weights must be true, "balanced" or a mapping of label to weight.')
+    train = [item for item in spec.items if item.split == "train"]
+    share = pixel_frequencies(train, len(labels), int(spec.input_size), spec.resize)
+    weights = np.where(share > 0, 1.0 / (len(labels) * np.maximum(share, 1e-12)), 1.0)
+    return [round(float(w), 6) for w in np.minimum(weights, MAX_PIXEL_WEIGHT)]
 
 
 def make_targets(sample: Sample) -> np.ndarray:

@@ -138,24 +138,32 @@ class MaskedSegmentationLoss(keras.losses.Loss):
     """Per-pixel softmax cross-entropy on logits, ignoring :data:`IGNORE` pixels.
 
     ``y_true``: ``(B, H, W)`` class indices (any integer dtype), :data:`IGNORE` where the pixel
-    does not count; ``y_pred``: ``(B, H, W, C)`` logits. The weighted sum over the batch is
-    divided by the number of counted pixels (at least 1). Returns one scalar.
+    does not count; ``y_pred``: ``(B, H, W, C)`` logits. Each counted pixel is weighted by its
+    class's entry of ``class_weights`` (all 1 without); the weighted sum over the batch is divided by
+    the number of counted pixels (at least 1). Returns one scalar.
     """
 
-    def __init__(self, ignore: int = IGNORE, name: str = "masked_softmax_ce", **kwargs: Any) -> None:
+    def __init__(self, ignore: int = IGNORE, class_weights: list[float] | None = None,
+                 name: str = "masked_softmax_ce", **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         self.ignore = int(ignore)
+        self.class_weights = [float(w) for w in class_weights] if class_weights else None
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         target = ops.cast(y_true, "int32")
-        weight = ops.cast(ops.not_equal(target, self.ignore), y_pred.dtype)
+        counted = ops.cast(ops.not_equal(target, self.ignore), y_pred.dtype)
         target = ops.where(ops.equal(target, self.ignore), ops.zeros_like(target), target)
         entropy = keras.losses.sparse_categorical_crossentropy(target, y_pred, from_logits=True)
-        return ops.sum(entropy * weight) / ops.maximum(ops.sum(weight), 1.0)
+        weight = counted
+        if self.class_weights:
+            weight = counted * ops.take(ops.convert_to_tensor(self.class_weights, y_pred.dtype), target)
+        return ops.sum(entropy * weight) / ops.maximum(ops.sum(counted), 1.0)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "ignore": self.ignore}
+        return {**super().get_config(), "ignore": self.ignore, "class_weights": self.class_weights}
 
 
-def compile_model(model: Any, optimizer: Any) -> None:
-    model.compile(optimizer=optimizer, loss={"logits": MaskedSegmentationLoss()}, jit_compile=False)
+def compile_model(model: Any, optimizer: Any, class_weights: list[float] | None = None) -> None:
+    """``class_weights``: one loss weight per class for the pixels of that class (None: all 1)."""
+    model.compile(optimizer=optimizer, loss={"logits": MaskedSegmentationLoss(class_weights=class_weights)},
+                  jit_compile=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,44 @@ def test_loss_is_cross_entropy_over_the_counted_pixels_only():
     changed[0, :2] = 50.0
     assert float(MaskedSegmentationLoss()(target, changed)) == pytest.approx(expected, rel=1e-5)
     assert float(MaskedSegmentationLoss()(np.full_like(target, IGNORE), logits)) == 0.0
+
+
+def test_class_weights_weigh_each_pixel_by_its_class():
+    from training.worker.segment_model import MaskedSegmentationLoss
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(1, 4, 4, 3)).astype(np.float32)
+    target = rng.integers(0, 3, size=(1, 4, 4)).astype(np.uint8)
+    target[0, 0] = IGNORE
+    counted = target != IGNORE
+    weights = np.array([0.5, 2.0, 4.0])
+    log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    picked = np.take_along_axis(log_softmax, np.where(counted, target, 0)[..., None].astype(np.int64), -1)[..., 0]
+    expected = -(picked * counted * weights[np.where(counted, target, 0)]).sum() / counted.sum()
+    loss = MaskedSegmentationLoss(class_weights=list(weights))
+    assert float(loss(target, logits)) == pytest.approx(expected, rel=1e-5)
+    assert MaskedSegmentationLoss.from_config(loss.get_config()).class_weights == [0.5, 2.0, 4.0]
+
+
+def test_balanced_pixel_weights_come_from_the_train_split_at_the_input_size():
+    from training.worker.segment import loss_class_weights, pixel_frequencies
+
+    # A 64x32 picture letterboxed to 64 px: 64x32 counted pixels, a 16x16 disc-class square (256 of
+    # 2048) and a 32x8 square-class polygon (256); the test image does not count.
+    square = {"polygons": [[0, 0, 16, 0, 16, 16, 0, 16]]}
+    strip = {"polygons": [[32, 0, 64, 0, 64, 8, 32, 8]]}
+    train = RunItem(path="a.png", split="train", width=64, height=32, segments=[[1, "polygon", square], [2, "polygon", strip]])
+    test = RunItem(path="b.png", split="test", width=64, height=64, segments=[[1, "polygon", {"polygons": [[0, 0, 64, 0, 64, 64, 0, 64]]}]])
+    share = pixel_frequencies([train], 3, 64, "letterbox")
+    assert share.tolist() == pytest.approx([1536 / 2048, 256 / 2048, 256 / 2048])
+    weights = loss_class_weights(spec(items=[train, test], options={"class_weights": True}))
+    assert weights == pytest.approx([1 / (3 * 0.75), 1 / (3 * 0.125), 1 / (3 * 0.125)], rel=1e-5)
+    assert sum(w * f for w, f in zip(weights, share)) == pytest.approx(1.0)  # a pixel weighs 1 on average
+    assert loss_class_weights(spec(items=[train])) is None
+    assert loss_class_weights(spec(items=[train], options={"class_weights": {"square": 3}})) == [1.0, 1.0, 3.0]
+    task = SegmentTask()
+    assert "'cat'" in task.check(spec(items=[train], options={"class_weights": {"cat": 2}}))
+    assert "class_weights must be" in task.check(spec(items=[train], options={"class_weights": "rare"}))
 
 
 # --- check, layout, figures ---------------------------------------------------------------------
@@ -374,7 +413,7 @@ def run(tmp_path_factory) -> Run:
         learning_rate=0.01,
         schedule="cosine",
         warmup_epochs=1,
-        options={"alpha": 0.5, "mode_check_images": 16},
+        options={"alpha": 0.5, "mode_check_images": 16, "class_weights": True},
         threads=2,
         export={"latency_runs": 3, "calibration_images": 24},
     )
@@ -391,6 +430,10 @@ def test_the_run_succeeds_and_the_loss_goes_down(run):
     history = json.loads((run.folder / "state.json").read_text())["history"]
     assert len(history) == 10 and history[-1]["loss"] < 0.5 * history[0]["loss"], history
     assert all(0.0 <= h["val_miou"] <= 1.0 for h in history)
+    # options.class_weights weighs the loss per pixel (the toy's discs and squares are rare pixels)
+    weights = re.search(r"Pixel class weights of the loss: background ([\d.]+), disc ([\d.]+), square ([\d.]+)\.", run.stderr)
+    assert weights and float(weights[1]) < 1 < float(weights[2]) and float(weights[3]) > 1, run.stderr[-3000:]
+    assert "ignored for the segment task" not in run.stderr
 
 
 def test_metrics_plots_and_card(run):
