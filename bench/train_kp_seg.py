@@ -122,15 +122,15 @@ def segmentation(stack: Any, args: Any, figures: dict, tables: list[str]) -> Non
     counts = tb.split(stack, project, stratify=False)
     size = args.seg_size
     version = tb.build_version(stack, project, f"people {size}px", resize={"mode": "letterbox", "width": size, "height": size})
-    recipe = stack.call("POST", f"/api/projects/{project}/recipes/", json={"name": "flip and affine", "spec": {"transforms": [
-        {"name": "HorizontalFlip", "p": 0.5},
-        {"name": "Affine", "params": {"scale": [0.7, 1.3], "translate_percent": [-0.1, 0.1], "rotate": [-10, 10]}, "p": 0.8},
-        {"name": "RandomBrightnessContrast", "p": 0.5},
-    ]}})
+    transforms = [{"name": "HorizontalFlip", "p": 0.5}, {"name": "RandomBrightnessContrast", "p": 0.5}]
+    if args.seg_affine:
+        transforms.insert(1, {"name": "Affine", "params": {"scale": [0.7, 1.3], "translate_percent": [-0.1, 0.1],
+                                                           "rotate": [-10, 10]}, "p": 0.8})
+    recipe = stack.call("POST", f"/api/projects/{project}/recipes/", json={"name": "flip", "spec": {"transforms": transforms}})
     params = {"version": version["id"], "task": "segment", "architecture": "mobilenet_v3_small", "input_size": size,
               "epochs": args.seg_epochs, "batch_size": args.seg_batch_size, "learning_rate": 0.002,
               "recipe": recipe["id"],
-              "options": {"bn_momentum": 0.9, "class_weights": not args.seg_unweighted}, "seed": 0}
+              "options": {"bn_momentum": 0.9, "class_weights": args.seg_class_weights}, "seed": 0}
     run = tb.train(stack, project, params, "person segmenter")
     f32, i8 = tb.artifact(run, "tflite", "float32"), tb.artifact(run, "tflite", "int8")
     m32, m8 = (f32.get("metrics") or {}).get("miou"), (i8.get("metrics") or {}).get("miou")
@@ -251,7 +251,8 @@ def main() -> int:
     parser.add_argument("--kp-learning-rate", type=float, default=0.002)
     parser.add_argument("--seg-epochs", type=int, default=60)
     parser.add_argument("--seg-batch-size", type=int, default=8)
-    parser.add_argument("--seg-unweighted", action="store_true", help="plain cross-entropy (no pixel class weights)")
+    parser.add_argument("--seg-class-weights", action="store_true", help="pixel class weights in the loss")
+    parser.add_argument("--seg-affine", action="store_true", help="scale/shift/rotate in the segmentation recipe")
     parser.add_argument("--seg-size", type=int, default=224)
     parser.add_argument("--digits-epochs", type=int, default=30)
     parser.add_argument("--keep", action="store_true")

@@ -147,6 +147,8 @@ def _options_clean(raw: Any, architecture: catalog.Architecture | None, task: st
                 errors[field] = f"{key} is one of {', '.join(rule)}; got {value!r}."
             elif kind == "text" and not isinstance(value, str):
                 errors[field] = f"{key} is a label name; got {value!r}."
+            elif kind == "bool" and not isinstance(value, bool):
+                errors[field] = f"{key} is true or false; got {value!r}."
             else:
                 options[key] = value
             continue

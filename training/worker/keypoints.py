@@ -46,7 +46,10 @@ xmax]`` normalised 0..1, ``scores`` ``(B, M)`` descending, ``keypoints`` ``(B, M
 Options (``spec.options``): the three above, and the detector's ``alpha`` (1.0), ``minimalistic``
 (False), ``bn_momentum`` ("auto"), ``output_stride`` (4), ``neck_channels`` (64 small / 96 large),
 ``max_detections`` (M, 20: COCO's keypoint evaluation counts 20 per image), ``score_threshold``
-(0.05), plus ``keypoint_threshold`` (0.1, the score from which a keypoint is drawn).
+(0.05), plus ``keypoint_threshold`` (0.1, the score from which a keypoint is drawn, and from which a
+heatmap peak may take a keypoint) and ``keypoint_refine`` (True: each keypoint regressed from the centre
+moves to the nearest peak of its own heatmap inside the instance's box, as in CenterNet's multi-pose
+decode; the regression alone is coarse).
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ class KeypointsConfig:
     max_detections: int = 20
     score_threshold: float = 0.05
     keypoint_threshold: float = 0.1
+    refine: bool = True
 
     @classmethod
     def from_spec(cls, spec: RunSpec) -> KeypointsConfig:
@@ -110,6 +114,7 @@ class KeypointsConfig:
             max_detections=int(options.get("max_detections", 20)),
             score_threshold=float(options.get("score_threshold", 0.05)),
             keypoint_threshold=float(options.get("keypoint_threshold", 0.1)),
+            refine=bool(options.get("keypoint_refine", True)),
         )
 
     @property
@@ -232,6 +237,8 @@ class KeypointsTask:
                 bn_momentum=config.bn_momentum,
                 max_detections=config.max_detections,
                 score_threshold=config.score_threshold,
+                refine=config.refine,
+                refine_threshold=config.keypoint_threshold,
             )
         )
 
@@ -327,10 +334,13 @@ class KeypointsTask:
             "max_detections": m,
             "score_threshold": config.score_threshold,
             "keypoint_threshold": config.keypoint_threshold,
+            "keypoint_refine": config.refine,
             "output_stride": config.output_stride,
             "decode": "in the graph: 3x3 max-pool peak extraction on the centre heatmap (no separate NMS), "
-            "top-k over cells, box size and offset and keypoint displacements gathered at each peak, each "
-            "keypoint's score read from its own heatmap where the displaced point falls",
+            "top-k over cells, box size and offset and keypoint displacements gathered at each peak"
+            + (", each displaced keypoint moved to the nearest peak of its own heatmap (score >= "
+               f"{config.keypoint_threshold}) inside the instance's box" if config.refine else "")
+            + ", each keypoint's score read from its own heatmap where the point falls",
             "float_outputs": list(FLOAT_OUTPUTS),
         }
 

@@ -59,6 +59,8 @@ class PoseModelConfig:
     bn_momentum: float = 0.9
     max_detections: int = 20
     score_threshold: float = 0.05
+    refine: bool = True
+    refine_threshold: float = 0.1
 
     @property
     def grid(self) -> int:
@@ -107,7 +109,8 @@ def build_models(config: PoseModelConfig) -> tuple[Any, Any]:
         "kp_heatmap": _head(p, k, "kp_heatmap", base, activation="sigmoid", bias=HEATMAP_PRIOR_BIAS),
     }
     train = keras.Model(image, heads, name="centernet_pose_train")
-    decoded = PoseDecode(max_detections=config.max_detections, score_threshold=config.score_threshold, name="decode")(
+    decoded = PoseDecode(max_detections=config.max_detections, score_threshold=config.score_threshold,
+                         refine=config.refine, refine_threshold=config.refine_threshold, name="decode")(
         heads["heatmap"], heads["size"], heads["offset"], heads["kp_offset"], heads["kp_heatmap"]
     )
     outputs = {key: layers.Identity(name=key)(value) for key, value in zip(DECODED, decoded)}
@@ -130,10 +133,13 @@ class PoseDecode(keras.layers.Layer):
     A peak is a centre heatmap entry equal to the max of its 3x3 neighbourhood (ties all count).
     """
 
-    def __init__(self, max_detections: int = 20, score_threshold: float = 0.05, **kwargs: Any) -> None:
+    def __init__(self, max_detections: int = 20, score_threshold: float = 0.05, refine: bool = False,
+                 refine_threshold: float = 0.1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_detections = int(max_detections)
         self.score_threshold = float(score_threshold)
+        self.refine = bool(refine)
+        self.refine_threshold = float(refine_threshold)
 
     def call(self, heatmap: Any, size: Any, offset: Any, kp_offset: Any, kp_heatmap: Any) -> tuple[Any, Any, Any, Any]:
         _, height, width, _ = heatmap.shape
@@ -158,6 +164,12 @@ class PoseDecode(keras.layers.Layer):
         boxes = ops.clip(ops.stack([cy - half_h, cx - half_w, cy + half_h, cx + half_w], axis=-1), 0.0, 1.0)
         kx = ops.expand_dims(col, -1) + moves[..., 0]  # (B, M, K), in cells
         ky = ops.expand_dims(row, -1) + moves[..., 1]
+        if self.refine:
+            box = (
+                col + dxy[..., 0] - wh[..., 0] / 2, row + dxy[..., 1] - wh[..., 1] / 2,
+                col + dxy[..., 0] + wh[..., 0] / 2, row + dxy[..., 1] + wh[..., 1] / 2,
+            )
+            kx, ky = self._snap(kx, ky, box, kp_heatmap)
         kcol = ops.clip(ops.cast(ops.floor(kx), "int32"), 0, width - 1)
         krow = ops.clip(ops.cast(ops.floor(ky), "int32"), 0, height - 1)
         flat = (krow * width + kcol) * points + ops.arange(points, dtype="int32")
@@ -168,6 +180,39 @@ class PoseDecode(keras.layers.Layer):
         keypoints = ops.stack([ops.clip(kx / width, 0.0, 1.0), ops.clip(ky / height, 0.0, 1.0), kscore], axis=-1)
         count = ops.sum(ops.cast(ops.greater_equal(scores, self.score_threshold), "int32"), axis=1)
         return boxes, scores, keypoints, count
+
+    def _snap(self, kx: Any, ky: Any, box: tuple[Any, Any, Any, Any], kp_heatmap: Any) -> tuple[Any, Any]:
+        """Move each regressed keypoint ``(kx, ky)`` ``(B, M, K)`` (in cells) to the centre of the
+        nearest peak of its own type's heatmap that scores at least ``refine_threshold`` and lies
+        inside the instance's box (``box``: left, top, right, bottom in cells, each ``(B, M)``);
+        keypoints with no such peak keep their regressed place (CenterNet's multi-pose decode)."""
+        _, height, width, points = kp_heatmap.shape
+        cells = height * width
+        p = min(max(32, 2 * self.max_detections), cells)  # candidates per type, room for each instance's point
+        pooled = ops.max_pool(kp_heatmap, pool_size=3, strides=1, padding="same")
+        peaks = ops.where(ops.equal(kp_heatmap, pooled), kp_heatmap, ops.zeros_like(kp_heatmap))
+        per_type = ops.transpose(ops.reshape(peaks, (-1, cells, points)), (0, 2, 1))  # (B, K, cells)
+        score, index = ops.top_k(per_type, p, sorted=True)  # (B, K, P)
+        index = ops.cast(index, "int32")
+        px = ops.expand_dims(ops.cast(ops.mod(index, width), "float32") + 0.5, 1)  # (B, 1, K, P)
+        py = ops.expand_dims(ops.cast(ops.floor_divide(index, width), "float32") + 0.5, 1)
+        left, top, right, bottom = (ops.expand_dims(ops.expand_dims(v, -1), -1) for v in box)  # (B, M, 1, 1)
+        valid = ops.logical_and(
+            ops.logical_and(ops.greater_equal(px, left), ops.less_equal(px, right)),
+            ops.logical_and(ops.greater_equal(py, top), ops.less_equal(py, bottom)),
+        )
+        valid = ops.logical_and(valid, ops.expand_dims(ops.greater_equal(score, self.refine_threshold), 1))
+        distance = ops.square(ops.expand_dims(kx, -1) - px) + ops.square(ops.expand_dims(ky, -1) - py)  # (B, M, K, P)
+        far = float(4 * (height + width) ** 2)  # farther than any two cells
+        distance = ops.where(valid, distance, far * ops.ones_like(distance))
+        nearest = ops.min(distance, axis=-1, keepdims=True)
+        pick = ops.cast(ops.logical_and(ops.equal(distance, nearest), valid), "float32")  # ties averaged
+        picked = ops.sum(pick, axis=-1)
+        found = ops.greater(picked, 0.0)
+        picked = ops.maximum(picked, 1.0)
+        snap_x = ops.sum(pick * px, axis=-1) / picked
+        snap_y = ops.sum(pick * py, axis=-1) / picked
+        return ops.where(found, snap_x, kx), ops.where(found, snap_y, ky)
 
     def compute_output_spec(
         self, heatmap: Any, size: Any, offset: Any, kp_offset: Any, kp_heatmap: Any
@@ -183,10 +228,12 @@ class PoseDecode(keras.layers.Layer):
         )
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "max_detections": self.max_detections, "score_threshold": self.score_threshold}
+        return {**super().get_config(), "max_detections": self.max_detections, "score_threshold": self.score_threshold,
+                "refine": self.refine, "refine_threshold": self.refine_threshold}
 
 
-def decode_model(grid: int, num_keypoints: int, *, max_detections: int = 20, score_threshold: float = 0.05) -> Any:
+def decode_model(grid: int, num_keypoints: int, *, max_detections: int = 20, score_threshold: float = 0.05,
+                 refine: bool = False, refine_threshold: float = 0.1) -> Any:
     """The decode alone as a model on hand-made heads (inputs ``heatmap``, ``size``, ``offset``,
     ``kp_offset``, ``kp_heatmap``), to test it (or run it) without a backbone."""
     k = num_keypoints
@@ -197,7 +244,8 @@ def decode_model(grid: int, num_keypoints: int, *, max_detections: int = 20, sco
         keras.Input((grid, grid, 2 * k), name="kp_offset"),
         keras.Input((grid, grid, k), name="kp_heatmap"),
     ]
-    decoded = PoseDecode(max_detections=max_detections, score_threshold=score_threshold, name="decode")(*inputs)
+    decoded = PoseDecode(max_detections=max_detections, score_threshold=score_threshold, refine=refine,
+                         refine_threshold=refine_threshold, name="decode")(*inputs)
     outputs = {key: layers.Identity(name=key)(value) for key, value in zip(DECODED, decoded)}
     return keras.Model(inputs, outputs, name="centernet_pose_decode")
 
