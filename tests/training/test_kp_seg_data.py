@@ -75,6 +75,10 @@ def test_task_options_belong_to_their_task(api, users, project, pose_version):
     })
     assert "segment_output is an option of segment runs" in errors["options.segment_output"][0]
     errors = refuse(api, users["owner"], project, {
+        "version": pose_version.pk, "task": "keypoints", "input_size": 64, "options": {"keypoint_refine": "yes"},
+    })
+    assert "keypoint_refine is true or false" in errors["options.keypoint_refine"][0]
+    errors = refuse(api, users["owner"], project, {
         "version": pose_version.pk, "task": "keypoints", "input_size": 64,
         "options": {"pruning": {"sparsity": 1.5, "speed": 3}},
     })
