@@ -13,6 +13,7 @@ The files live in the run folder, ``TRAINING_DIR/<run id>/`` (:mod:`training.pro
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -20,7 +21,22 @@ from django.db import models
 from .catalog import headline_metric
 
 
-class TrainingRun(models.Model):
+class JobFollowed:
+    """A row whose status and progress are its ``job``'s ("queued" until it has one)."""
+
+    job_id: int | None
+    job: Any
+
+    @property
+    def status(self) -> str:
+        return self.job.status if self.job_id and self.job else "queued"
+
+    @property
+    def progress(self) -> float:
+        return self.job.progress if self.job_id and self.job else 0.0
+
+
+class TrainingRun(JobFollowed, models.Model):
     class Task(models.TextChoices):
         CLASSIFY = "classify"
         DETECT = "detect"
@@ -72,14 +88,6 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"Run {self.pk} · {self.task} {self.architecture}"
-
-    @property
-    def status(self) -> str:
-        return self.job.status if self.job_id and self.job else "queued"
-
-    @property
-    def progress(self) -> float:
-        return self.job.progress if self.job_id and self.job else 0.0
 
     @property
     def folder(self) -> Path:
@@ -155,7 +163,7 @@ class ModelArtifact(models.Model):
         return Path(settings.TRAINING_DIR) / str(self.run_id) / self.path
 
 
-class RobustnessReport(models.Model):
+class RobustnessReport(JobFollowed, models.Model):
     """How one exported file of a finished run holds up on its version's test split corrupted by
     each device profile of :mod:`augment.profiles` at severities 1-5 (ImageNet-C style; see
     :mod:`training.robustness`). Its status is its job's; ``results`` and ``summary`` are written
@@ -186,14 +194,6 @@ class RobustnessReport(models.Model):
 
     def __str__(self) -> str:
         return f"Robustness of {self.variant} of run {self.run_id}"
-
-    @property
-    def status(self) -> str:
-        return self.job.status if self.job_id and self.job else "queued"
-
-    @property
-    def progress(self) -> float:
-        return self.job.progress if self.job_id and self.job else 0.0
 
     @property
     def folder(self) -> Path:
