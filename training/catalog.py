@@ -66,7 +66,7 @@ ADVANCED_OPTIONS: dict[str, tuple] = {
 # Options of one task only: name -> (task, kind, *rule). ``keypoint_label``: the keypoint class a
 # pose run trains (by default the version's only one in use); ``segment_output``: the segmentation
 # file's output, a uint8 ``class_map`` (argmax in the graph) or per-class ``scores``;
-# ``keypoint_refine`` (default true): regressed keypoints move to the nearest peak of their heatmap.
+# ``keypoint_refine`` (default true): regressed keypoints move to the highest nearby cell of their heatmap.
 TASK_OPTIONS: dict[str, tuple] = {
     "keypoint_label": ("keypoints", "text"),
     "keypoint_refine": ("keypoints", "bool"),

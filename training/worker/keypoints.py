@@ -48,7 +48,7 @@ Options (``spec.options``): the three above, and the detector's ``alpha`` (1.0),
 ``max_detections`` (M, 20: COCO's keypoint evaluation counts 20 per image), ``score_threshold``
 (0.05), plus ``keypoint_threshold`` (0.1, the score from which a keypoint is drawn, and from which a
 heatmap peak may take a keypoint) and ``keypoint_refine`` (True: each keypoint regressed from the centre
-moves to the nearest peak of its own heatmap inside the instance's box, as in CenterNet's multi-pose
+moves to the highest cell of its own heatmap within 3 cells, as in CenterNet's multi-pose
 decode; the regression alone is coarse).
 """
 
@@ -73,6 +73,8 @@ from training.worker.detect import (
 )
 from training.worker.detect import make_targets as detect_targets
 from training.worker.task_api import Predict, Sample
+
+REFINE_RADIUS = 3  # cells around a regressed keypoint searched for its heatmap's highest cell
 
 # Every output of the int8 file stays float32 (only its input is int8): pass to export_model.
 FLOAT_OUTPUTS = ("boxes", "scores", "keypoints", "count")
@@ -338,8 +340,8 @@ class KeypointsTask:
             "output_stride": config.output_stride,
             "decode": "in the graph: 3x3 max-pool peak extraction on the centre heatmap (no separate NMS), "
             "top-k over cells, box size and offset and keypoint displacements gathered at each peak"
-            + (", each displaced keypoint moved to the nearest peak of its own heatmap (score >= "
-               f"{config.keypoint_threshold}) inside the instance's box" if config.refine else "")
+            + (", each displaced keypoint moved to the highest cell of its own heatmap within "
+               f"{REFINE_RADIUS} cells when it scores >= {config.keypoint_threshold}" if config.refine else "")
             + ", each keypoint's score read from its own heatmap where the point falls",
             "float_outputs": list(FLOAT_OUTPUTS),
         }

@@ -43,6 +43,7 @@ from training.worker.detect_model import (
     _head,
     _neck,
 )
+from training.worker.keypoints import REFINE_RADIUS
 
 DECODED = ("boxes", "scores", "keypoints", "count")
 
@@ -165,11 +166,7 @@ class PoseDecode(keras.layers.Layer):
         kx = ops.expand_dims(col, -1) + moves[..., 0]  # (B, M, K), in cells
         ky = ops.expand_dims(row, -1) + moves[..., 1]
         if self.refine:
-            box = (
-                col + dxy[..., 0] - wh[..., 0] / 2, row + dxy[..., 1] - wh[..., 1] / 2,
-                col + dxy[..., 0] + wh[..., 0] / 2, row + dxy[..., 1] + wh[..., 1] / 2,
-            )
-            kx, ky = self._snap(kx, ky, box, kp_heatmap)
+            kx, ky = self._snap(kx, ky, kp_heatmap)
         kcol = ops.clip(ops.cast(ops.floor(kx), "int32"), 0, width - 1)
         krow = ops.clip(ops.cast(ops.floor(ky), "int32"), 0, height - 1)
         flat = (krow * width + kcol) * points + ops.arange(points, dtype="int32")
@@ -181,37 +178,36 @@ class PoseDecode(keras.layers.Layer):
         count = ops.sum(ops.cast(ops.greater_equal(scores, self.score_threshold), "int32"), axis=1)
         return boxes, scores, keypoints, count
 
-    def _snap(self, kx: Any, ky: Any, box: tuple[Any, Any, Any, Any], kp_heatmap: Any) -> tuple[Any, Any]:
+    def _snap(self, kx: Any, ky: Any, kp_heatmap: Any) -> tuple[Any, Any]:
         """Move each regressed keypoint ``(kx, ky)`` ``(B, M, K)`` (in cells) to the centre of the
-        nearest peak of its own type's heatmap that scores at least ``refine_threshold`` and lies
-        inside the instance's box (``box``: left, top, right, bottom in cells, each ``(B, M)``);
-        keypoints with no such peak keep their regressed place (CenterNet's multi-pose decode)."""
+        highest cell of its own type's heatmap within ``REFINE_RADIUS`` cells, when that cell scores
+        at least ``refine_threshold`` (else it keeps its regressed place): CenterNet's multi-pose
+        refinement, as a local search. Only heatmap values are compared and only integer cell
+        offsets are added, so the int8 file decodes alike (distances in int8 would not survive its
+        quantisation); ties go to the cell nearest the regressed one (the window is ordered so)."""
         _, height, width, points = kp_heatmap.shape
-        cells = height * width
-        p = min(max(32, 2 * self.max_detections), cells)  # candidates per type, room for each instance's point
-        pooled = ops.max_pool(kp_heatmap, pool_size=3, strides=1, padding="same")
-        peaks = ops.where(ops.equal(kp_heatmap, pooled), kp_heatmap, ops.zeros_like(kp_heatmap))
-        per_type = ops.transpose(ops.reshape(peaks, (-1, cells, points)), (0, 2, 1))  # (B, K, cells)
-        score, index = ops.top_k(per_type, p, sorted=True)  # (B, K, P)
-        index = ops.cast(index, "int32")
-        px = ops.expand_dims(ops.cast(ops.mod(index, width), "float32") + 0.5, 1)  # (B, 1, K, P)
-        py = ops.expand_dims(ops.cast(ops.floor_divide(index, width), "float32") + 0.5, 1)
-        left, top, right, bottom = (ops.expand_dims(ops.expand_dims(v, -1), -1) for v in box)  # (B, M, 1, 1)
-        valid = ops.logical_and(
-            ops.logical_and(ops.greater_equal(px, left), ops.less_equal(px, right)),
-            ops.logical_and(ops.greater_equal(py, top), ops.less_equal(py, bottom)),
+        r = REFINE_RADIUS
+        window = sorted(((dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)),
+                        key=lambda o: (o[0] ** 2 + o[1] ** 2, o))
+        dys = ops.convert_to_tensor([dy for dy, _ in window], "int32")
+        dxs = ops.convert_to_tensor([dx for _, dx in window], "int32")
+        kcol = ops.clip(ops.cast(ops.floor(kx), "int32"), 0, width - 1)
+        krow = ops.clip(ops.cast(ops.floor(ky), "int32"), 0, height - 1)
+        cols = ops.clip(ops.expand_dims(kcol, -1) + dxs, 0, width - 1)  # (B, M, K, W)
+        rows = ops.clip(ops.expand_dims(krow, -1) + dys, 0, height - 1)
+        channel = ops.reshape(ops.arange(points, dtype="int32"), (1, 1, points, 1))
+        flat = (rows * width + cols) * points + channel
+        m, w = kx.shape[1], len(window)
+        values = ops.take_along_axis(
+            ops.reshape(kp_heatmap, (-1, height * width * points)), ops.reshape(flat, (-1, m * points * w)), axis=1
         )
-        valid = ops.logical_and(valid, ops.expand_dims(ops.greater_equal(score, self.refine_threshold), 1))
-        distance = ops.square(ops.expand_dims(kx, -1) - px) + ops.square(ops.expand_dims(ky, -1) - py)  # (B, M, K, P)
-        far = float(4 * (height + width) ** 2)  # farther than any two cells
-        distance = ops.where(valid, distance, far * ops.ones_like(distance))
-        nearest = ops.min(distance, axis=-1, keepdims=True)
-        pick = ops.cast(ops.logical_and(ops.equal(distance, nearest), valid), "float32")  # ties averaged
-        picked = ops.sum(pick, axis=-1)
-        found = ops.greater(picked, 0.0)
-        picked = ops.maximum(picked, 1.0)
-        snap_x = ops.sum(pick * px, axis=-1) / picked
-        snap_y = ops.sum(pick * py, axis=-1) / picked
+        values = ops.reshape(values, (-1, m, points, w))
+        import tensorflow as tf  # keras.ops.argmax adds a negative-zero fix made of bitwise ops, not TFLite builtins
+
+        best = tf.math.argmax(values, axis=-1, output_type=tf.int32)  # the first (nearest) of the highest
+        found = ops.greater_equal(ops.max(values, axis=-1), self.refine_threshold)
+        snap_x = ops.cast(ops.clip(kcol + ops.take(dxs, best), 0, width - 1), "float32") + 0.5
+        snap_y = ops.cast(ops.clip(krow + ops.take(dys, best), 0, height - 1), "float32") + 0.5
         return ops.where(found, snap_x, kx), ops.where(found, snap_y, ky)
 
     def compute_output_spec(

@@ -135,7 +135,7 @@ def test_decode_hand_made_heads_gives_exact_boxes_keypoints_scores_and_count():
     np.testing.assert_array_equal(out["keypoints"][1], np.float32([[1 / 8, 6 / 8, 0.25], [1.0, 0.0, 0.4]]))
 
 
-def test_refine_moves_each_keypoint_to_the_nearest_peak_of_its_type_inside_the_box():
+def test_refine_moves_each_keypoint_to_the_highest_cell_of_its_type_nearby():
     grid, k = 8, 2
     heads = {
         "heatmap": np.zeros((grid, grid, 1), np.float32),
@@ -144,23 +144,23 @@ def test_refine_moves_each_keypoint_to_the_nearest_peak_of_its_type_inside_the_b
         "kp_offset": np.zeros((grid, grid, 2 * k), np.float32),
         "kp_heatmap": np.zeros((grid, grid, k), np.float32),
     }
-    # One instance centred on cell (row 3, col 3), its box 4x4 cells: x and y from 1 to 5.
+    # One instance centred on cell (row 3, col 3).
     heads["heatmap"][3, 3, 0] = 0.9
     heads["size"][3, 3] = (4.0, 4.0)
-    heads["kp_offset"][3, 3] = (-1.0, -1.0, 1.0, 1.0)  # regressed: (2, 2) and (4, 4), in cells
-    # Type 0: two peaks in the box, the nearer at cell (row 1, col 2) -> (2.5, 1.5); a stronger one
-    # outside the box (row 7, col 7) is not taken.
-    heads["kp_heatmap"][1, 2, 0] = 0.4
-    heads["kp_heatmap"][4, 4, 0] = 0.8
-    heads["kp_heatmap"][7, 7, 0] = 0.95
-    # Type 1: its only peak in the box is under the threshold: the regressed point stays (its score
-    # is read at its own cell, row 4 col 4: 0).
+    heads["kp_offset"][3, 3] = (-0.8, -0.3, 1.0, 1.0)  # regressed: (2.2, 2.7) and (4, 4), in cells
+    # Type 0: the highest cell within 3 cells of cell (row 2, col 2) is (row 1, col 3): x 3.5, y 1.5;
+    # a stronger one 4 rows away is out of reach, and a tie of 0.4 farther away loses to the nearer.
+    heads["kp_heatmap"][1, 3, 0] = 0.4
+    heads["kp_heatmap"][5, 5, 0] = 0.4
+    heads["kp_heatmap"][6, 6, 0] = 0.95
+    # Type 1: nothing nearby reaches the threshold: the regressed point stays (its score is read at
+    # its own cell, row 4 col 4: 0).
     heads["kp_heatmap"][4, 5, 1] = 0.05
-    heads["kp_heatmap"][0, 0, 1] = 0.9  # outside the box
+    heads["kp_heatmap"][0, 0, 1] = 0.9  # 4 cells away
     out = _decode(heads, max_detections=2, score_threshold=0.3, refine=True, refine_threshold=0.1)
-    np.testing.assert_allclose(out["keypoints"][0], [[2.5 / 8, 1.5 / 8, 0.4], [4 / 8, 4 / 8, 0.0]], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(out["keypoints"][0], [[3.5 / 8, 1.5 / 8, 0.4], [4 / 8, 4 / 8, 0.0]], rtol=0, atol=1e-6)
     plain = _decode(heads, max_detections=2, score_threshold=0.3, refine=False)
-    np.testing.assert_allclose(plain["keypoints"][0][:, :2], [[2 / 8, 2 / 8], [4 / 8, 4 / 8]], atol=1e-6)
+    np.testing.assert_allclose(plain["keypoints"][0][:, :2], [[2.2 / 8, 2.7 / 8], [4 / 8, 4 / 8]], atol=1e-6)
     np.testing.assert_array_equal(out["boxes"], plain["boxes"])  # the boxes are the same decode
 
 
