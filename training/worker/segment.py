@@ -87,6 +87,11 @@ class SegmentTask:
 
     name = "segment"
     headline = "miou"
+    # The run loop's per-image class weights do not apply: this task weighs its loss per pixel.
+    weighs_pixels = True
+
+    def __init__(self) -> None:
+        self.pixel_weights: list[float] | None = None  # set by build, used by compile
 
     # --- TrainingTask --------------------------------------------------------------------------
 
@@ -123,12 +128,9 @@ class SegmentTask:
             return f"alpha must be positive, got {config.alpha}."
         if config.head_channels < 8:
             return f"head_channels must be at least 8, got {config.head_channels}."
-        weights = options.get("class_weights")
-        if isinstance(weights, dict) and any(key not in labels for key in weights):
-            unknown = next(key for key in weights if key not in labels)
-            return f"options.class_weights names {unknown!r}, which is not one of the labels."
-        if weights and not isinstance(weights, dict) and weights not in (True, "balanced", "auto"):
-            return 'options.class_weights must be true, "balanced" or a mapping of label to weight.'
+        weights_problem = class_weights_problem(options.get("class_weights"), labels)
+        if weights_problem:
+            return weights_problem
         bad = _bad_segment(spec.items, len(labels))
         if bad:
             return bad
@@ -156,12 +158,6 @@ class SegmentTask:
 
     def targets(self, sample: Sample) -> dict[str, np.ndarray]:
         return {"logits": make_targets(sample)}
-
-    # The run loop's per-image class weights do not apply: this task weighs its loss per pixel.
-    weighs_pixels = True
-
-    def __init__(self) -> None:
-        self.pixel_weights: list[float] | None = None  # set by build, used by compile
 
     def compile(self, model: Any, optimizer: Any) -> None:
         from training.worker.segment_model import compile_model
@@ -240,19 +236,27 @@ def pixel_frequencies(items: Sequence[RunItem], num_classes: int, size: int, mod
     return counts / total if total else counts
 
 
+def class_weights_problem(option: Any, labels: Sequence[str]) -> str | None:
+    """Why ``options.class_weights`` cannot weigh this run's classes, in one sentence (None: it can)."""
+    if isinstance(option, dict):
+        unknown = next((key for key in option if key not in labels), None)
+        return None if unknown is None else f"options.class_weights names {unknown!r}, which is not one of the labels."
+    if option and option not in (True, "balanced", "auto"):
+        return 'options.class_weights must be true, "balanced" or a mapping of label to weight.'
+    return None
+
+
 def loss_class_weights(spec: RunSpec) -> list[float] | None:
     """``options.class_weights`` as one weight per class (see the module doc), or None."""
     option = (spec.options or {}).get("class_weights")
     if not option:
         return None
     labels = list(spec.labels)
+    problem = class_weights_problem(option, labels)
+    if problem:
+        raise ValueError(problem)
     if isinstance(option, dict):
-        unknown = [key for key in option if key not in labels]
-        if unknown:
-            raise ValueError(f"options.class_weights names {unknown[0]!r}, which is not one of the labels.")
         return [float(option.get(label, 1.0)) for label in labels]
-    if option not in (True, "balanced", "auto"):
-        raise ValueError('options.class_weights must be true, "balanced" or a mapping of label to weight.')
     train = [item for item in spec.items if item.split == "train"]
     share = pixel_frequencies(train, len(labels), int(spec.input_size), spec.resize)
     weights = np.where(share > 0, 1.0 / (len(labels) * np.maximum(share, 1e-12)), 1.0)

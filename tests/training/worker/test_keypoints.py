@@ -94,15 +94,19 @@ def _decode(heads: dict[str, np.ndarray], **kwargs) -> dict[str, np.ndarray]:
     return {name: np.asarray(value)[0] for name, value in out.items()}
 
 
-def test_decode_hand_made_heads_gives_exact_boxes_keypoints_scores_and_count():
-    grid, k = 8, 2
-    heads = {
+def blank_heads(grid: int, k: int) -> dict[str, np.ndarray]:
+    """All-zero decoder inputs for one image: a grid of ``grid`` cells and ``k`` keypoint types."""
+    return {
         "heatmap": np.zeros((grid, grid, 1), np.float32),
         "size": np.zeros((grid, grid, 2), np.float32),
         "offset": np.zeros((grid, grid, 2), np.float32),
         "kp_offset": np.zeros((grid, grid, 2 * k), np.float32),
         "kp_heatmap": np.zeros((grid, grid, k), np.float32),
     }
+
+
+def test_decode_hand_made_heads_gives_exact_boxes_keypoints_scores_and_count():
+    heads = blank_heads(grid=8, k=2)
     # Instance 1: centre peak at (row 2, col 3), and a non-maximum neighbour the max-pool removes.
     heads["heatmap"][2, 3, 0] = 0.9
     heads["heatmap"][2, 4, 0] = 0.6
@@ -136,14 +140,7 @@ def test_decode_hand_made_heads_gives_exact_boxes_keypoints_scores_and_count():
 
 
 def test_refine_moves_each_keypoint_to_the_highest_cell_of_its_type_nearby():
-    grid, k = 8, 2
-    heads = {
-        "heatmap": np.zeros((grid, grid, 1), np.float32),
-        "size": np.zeros((grid, grid, 2), np.float32),
-        "offset": np.zeros((grid, grid, 2), np.float32),
-        "kp_offset": np.zeros((grid, grid, 2 * k), np.float32),
-        "kp_heatmap": np.zeros((grid, grid, k), np.float32),
-    }
+    heads = blank_heads(grid=8, k=2)
     # One instance centred on cell (row 3, col 3).
     heads["heatmap"][3, 3, 0] = 0.9
     heads["size"][3, 3] = (4.0, 4.0)
