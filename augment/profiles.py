@@ -96,16 +96,22 @@ _SHOT_LEVELS = [round(math.exp(v), 6) for v in (
     math.log(SHOT_NOISE_RANGE[0]) + (math.log(SHOT_NOISE_RANGE[1]) - math.log(SHOT_NOISE_RANGE[0])) * t
     for t in (0.2, 0.4, 0.6, 0.8, 1.0)
 )]
+# The dimmer the scene, the longer the exposure and the longer the hand-shake smear: the kernels span
+# the training spec's 3-9 px. Blur comes first because it happens while light reaches the sensor;
+# the sensor's noise is added to the blurred image, and the ISP compresses the noisy one.
 PHONE_LOW_LIGHT_LEVELS = {
     "exposure": [0.5, 0.3, 0.2, 0.12, 0.07],
     "shot_noise": _SHOT_LEVELS,
+    "motion_blur_kernel": [3, 3, 5, 7, 9],
     "jpeg_quality": [90, 80, 70, 60, 50],
 }
 
 
 def _phone_low_light(severity: int) -> dict:
     v = _pick(PHONE_LOW_LIGHT_LEVELS, severity)
+    k = v["motion_blur_kernel"]
     return {"transforms": [
+        {"name": "MotionBlur", "params": {"blur_limit": [k, k]}, "p": 1},
         {"name": "PoissonGaussianNoise", "params": {
             "exposure_range": [v["exposure"]] * 2, "shot_noise_range": [v["shot_noise"]] * 2,
             "gain_recovery_range": [1.0, 1.0]}, "p": 1},
@@ -227,14 +233,16 @@ PROFILES: dict[str, Profile] = {
             rationale="Exposure falls to 5-30% of the well-lit scene in linear light. Shot/read noise follow "
             "Brooks et al. 2019 (\"Unprocessing images\"), fitted on real phone sensors: log shot ~ U(log 1e-4, "
             "log 0.012), log read = 2.18 log shot + 1.20 + N(0, 0.26). The ISP undoes 60-100% of the drop with "
-            "gain. Exposure times of 1/15-1/4 s give 3-9 px motion kernels; JPEG quality 60-90.",
+            "gain. Exposure times of 1/15-1/4 s give 3-9 px motion kernels (in the corruption suite the kernel "
+            "grows with severity, as the exposure lengthens); JPEG quality 60-90.",
             spec={"transforms": [
                 {"name": "HorizontalFlip", "p": 0.5},
+                # Optics and shake blur the light before the sensor adds its noise.
+                {"name": "MotionBlur", "params": {"blur_limit": [3, 9]}, "p": 0.4},
+                {"name": "Defocus", "params": {"radius": [1, 3], "alias_blur": [0.1, 0.3]}, "p": 0.2},
                 {"name": "PoissonGaussianNoise", "params": {
                     "exposure_range": [0.05, 0.3], "shot_noise_range": list(SHOT_NOISE_RANGE),
                     "gain_recovery_range": [0.6, 1.0]}, "p": 0.9},
-                {"name": "MotionBlur", "params": {"blur_limit": [3, 9]}, "p": 0.4},
-                {"name": "Defocus", "params": {"radius": [1, 3], "alias_blur": [0.1, 0.3]}, "p": 0.2},
                 {"name": "ImageCompression", "params": {"compression_type": "jpeg", "quality_range": [60, 90]}, "p": 0.7},
             ]},
             levels=PHONE_LOW_LIGHT_LEVELS,

@@ -71,11 +71,35 @@ def test_jpeg_size_shrinks_with_severity(slug):
     image = np.clip(image.astype(int) + np.random.default_rng(0).integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
     if slug == "phone-low-light":
         # Noise adds bytes; compression quality is what must move: compare the compression step alone.
-        sizes = [len(encode_jpeg(Augmenter({"transforms": [corruption_spec(slug, s)["transforms"][1]]})(
+        sizes = [len(encode_jpeg(Augmenter({"transforms": [_step(corruption_spec(slug, s), "ImageCompression")]})(
             image, [], seed=0)[0], 100)) for s in SEVERITIES]
     else:
         sizes = [len(encode_jpeg(corrupt(slug, s, image), 100)) for s in SEVERITIES]
     assert sizes[0] > sizes[2] > sizes[4], sizes
+
+
+def _step(spec, name):
+    return next(t for t in spec["transforms"] if t["name"] == name)
+
+
+def _sharpness(image):
+    """Mean absolute difference of neighbouring pixels: falls as an image blurs."""
+    img = image.astype(float).mean(axis=2)
+    return float(np.abs(np.diff(img, axis=0)).mean() + np.abs(np.diff(img, axis=1)).mean())
+
+
+def test_low_light_shake_blurs_more_as_the_light_drops():
+    """Longer exposures in dimmer light smear more: the blur step alone loses more detail per severity."""
+    image = np.zeros((96, 128, 3), np.uint8)
+    image[::8] = 255  # thin stripes: any smear across them lowers the edge energy
+    image[:, ::8] = 255
+    kernels = [_step(corruption_spec("phone-low-light", s), "MotionBlur")["params"]["blur_limit"][0] for s in SEVERITIES]
+    assert kernels == sorted(kernels) and kernels[0] >= 3 and kernels[-1] <= 9
+    sharp = [np.mean([_sharpness(Augmenter({"transforms": [_step(corruption_spec("phone-low-light", s), "MotionBlur")]})(
+        image, [], seed=k)[0]) for k in range(4)]) for s in SEVERITIES]
+    assert sharp[0] > sharp[2] > sharp[4], sharp
+    names = [t["name"] for t in corruption_spec("phone-low-light", 3)["transforms"]]
+    assert names == ["MotionBlur", "PoissonGaussianNoise", "ImageCompression"]  # optics, sensor, ISP
 
 
 def test_low_light_darkens_in_linear_light_then_recovers_with_gain():
