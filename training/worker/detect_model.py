@@ -26,7 +26,8 @@ Importing it registers the custom layer and losses (package ``lensforge.detect``
 **Export model** (same layers): :class:`CenterNetDecode` turns the heads into final detections with
 TFLite builtins only (MAX_POOL_2D, EQUAL, SELECT_V2, RESHAPE, TOPK_V2, FLOOR_DIV, FLOOR_MOD, GATHER,
 arithmetic, plus the SHAPE/TILE/BROADCAST_TO/TRANSPOSE/CAST plumbing ``take_along_axis`` emits for a
-dynamic batch): a 3x3 max-pool keeps local maxima of the heatmap (the CenterNet replacement for NMS),
+dynamic batch; PAD, STRIDED_SLICE, MAXIMUM, GREATER, LOGICAL_AND for ties): a 3x3 max-pool keeps
+local maxima of the heatmap (the CenterNet replacement for NMS), one per plateau of equal values,
 ``top_k`` over all cells and classes takes the ``K`` best, and the size/offset of each peak's cell
 are gathered to build its box. It is written with ``keras.ops`` inside a Keras layer: that converts
 to full int8 on this stack, while the same decode in a bare ``tf.Module`` fails at calibration.
@@ -171,6 +172,28 @@ def _head(
     )(x)
 
 
+def local_peaks(heatmap: Any) -> Any:
+    """The heatmap where an entry is a peak of its channel, 0 elsewhere (``(B, H, W, C)`` in and out).
+
+    A peak is the max of its 3x3 neighbourhood (the CenterNet replacement for NMS) and, among equal
+    neighbours, the first in raster order: it must be strictly above the four neighbours that come
+    before it (up-left, up, up-right, left). In float a tie almost never happens; in a full-int8
+    file the sigmoid heatmap has 256 levels, so the cells around a peak often quantise to the same
+    value, and counting every one of them would turn one object into two to four detections of the
+    same box (false positives at the top of the ranking). Padding, slices, ``maximum`` and the
+    comparisons are TFLite builtins that stay int8 (every operand has the heatmap's scale).
+    """
+    _, height, width, _ = heatmap.shape
+    pooled = ops.max_pool(heatmap, pool_size=3, strides=1, padding="same")
+    padded = ops.pad(heatmap, [[0, 0], [1, 0], [1, 1], [0, 0]])  # the heatmap is >= 0: pad with 0
+    earlier = ops.maximum(
+        ops.maximum(padded[:, :height, :width], padded[:, :height, 1 : width + 1]),
+        ops.maximum(padded[:, :height, 2 : width + 2], padded[:, 1:, :width]),
+    )
+    is_peak = ops.logical_and(ops.equal(heatmap, pooled), ops.greater(heatmap, earlier))
+    return ops.where(is_peak, heatmap, ops.zeros_like(heatmap))
+
+
 @keras.saving.register_keras_serializable(package="lensforge.detect")
 class CenterNetDecode(keras.layers.Layer):
     """Heads -> ``(boxes, classes, scores, count)``, in the graph, TFLite builtins only.
@@ -181,8 +204,7 @@ class CenterNetDecode(keras.layers.Layer):
     * ``scores`` float32 ``(B, K)``: the heatmap value at the peak, descending;
     * ``count`` int32 ``(B,)``: how many of the K have ``score >= score_threshold`` (they come first).
 
-    A peak is a heatmap entry equal to the max of its 3x3 neighbourhood in its class channel (ties
-    all count). The box centre is ``(cell + offset) / G`` and its size ``size / G``.
+    Peaks are :func:`local_peaks` of each class channel. The box centre is ``(cell + offset) / G`` and its size ``size / G``.
     """
 
     def __init__(self, max_detections: int = 100, score_threshold: float = 0.05, **kwargs: Any) -> None:
@@ -193,8 +215,7 @@ class CenterNetDecode(keras.layers.Layer):
     def call(self, heatmap: Any, size: Any, offset: Any) -> tuple[Any, Any, Any, Any]:
         _, height, width, classes = heatmap.shape
         k = min(self.max_detections, height * width * classes)
-        pooled = ops.max_pool(heatmap, pool_size=3, strides=1, padding="same")
-        peaks = ops.where(ops.equal(heatmap, pooled), heatmap, ops.zeros_like(heatmap))
+        peaks = local_peaks(heatmap)
         scores, index = ops.top_k(ops.reshape(peaks, (-1, height * width * classes)), k, sorted=True)
         index = ops.cast(index, "int32")
         labels = ops.mod(index, classes)

@@ -42,6 +42,7 @@ from training.worker.detect_model import (
     _backbone,
     _head,
     _neck,
+    local_peaks,
 )
 from training.worker.keypoints import REFINE_RADIUS
 
@@ -131,7 +132,7 @@ class PoseDecode(keras.layers.Layer):
       cell ``(floor(row + dy), floor(col + dx))`` (clamped to the grid);
     * ``count`` int32 ``(B,)``: how many of the M have ``score >= score_threshold`` (they come first).
 
-    A peak is a centre heatmap entry equal to the max of its 3x3 neighbourhood (ties all count).
+    Peaks are :func:`~training.worker.detect_model.local_peaks` of the centre heatmap.
     """
 
     def __init__(self, max_detections: int = 20, score_threshold: float = 0.05, refine: bool = False,
@@ -147,8 +148,7 @@ class PoseDecode(keras.layers.Layer):
         points = kp_heatmap.shape[-1]
         cells = height * width
         m = min(self.max_detections, cells)
-        pooled = ops.max_pool(heatmap, pool_size=3, strides=1, padding="same")
-        peaks = ops.where(ops.equal(heatmap, pooled), heatmap, ops.zeros_like(heatmap))
+        peaks = local_peaks(heatmap)
         scores, index = ops.top_k(ops.reshape(peaks, (-1, cells)), m, sorted=True)
         cell = ops.cast(index, "int32")
         cell_index = ops.expand_dims(cell, -1)

@@ -114,6 +114,28 @@ def test_decode_keeps_the_top_k_by_score():
     np.testing.assert_allclose(centres, [[5, 1], [1, 5], [9, 1]])  # rows, cols of the three best
 
 
+def test_a_plateau_of_equal_values_is_one_peak():
+    """An int8 heatmap has 256 levels, so cells around a peak tie; each plateau counts once (its first
+    cell in raster order), or one object would come out as two to four copies of its box."""
+    grid = 12
+    heatmap = np.zeros((grid, grid, 1), np.float32)
+    size = np.ones((grid, grid, 2), np.float32)
+    offset = np.zeros((grid, grid, 2), np.float32)
+    heatmap[1, 1:3, 0] = 0.8  # side by side
+    heatmap[1:3, 6, 0] = 0.7  # one above the other
+    heatmap[5:7, 1:3, 0] = 0.6  # a 2x2 block
+    heatmap[5, 7, 0] = heatmap[6, 6, 0] = 0.5  # diagonal neighbours (up-right of the second)
+    heatmap[9, 9, 0] = 0.4  # alone
+    heatmap[9, 10, 0] = 0.3  # below its neighbour: not a peak at all
+
+    out = _decode(heatmap, size, offset, max_detections=10, score_threshold=0.05)
+
+    assert int(out["count"]) == 5
+    np.testing.assert_allclose(out["scores"][:5], [0.8, 0.7, 0.6, 0.5, 0.4])
+    centres = (out["boxes"][:5, :2] + out["boxes"][:5, 2:]) / 2 * grid
+    np.testing.assert_allclose(centres, [[1, 1], [1, 6], [5, 1], [5, 7], [9, 9]])  # the first cell of each
+
+
 # --- COCO evaluation ----------------------------------------------------------------------------
 
 ORIGINAL_W, ORIGINAL_H = 128, 96
