@@ -25,8 +25,21 @@ from datasets import services as dataset_services
 REAL_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 
 
+# Fixtures through which a test reaches the database (and with it, for the worker tests, the broker).
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server"}
+
+
+def uses_services(item) -> bool:
+    return item.get_closest_marker("django_db") is not None or bool(DATABASE_FIXTURES & set(item.fixturenames))
+
+
 def pytest_collection_modifyitems(config, items):
-    """Real-data tests skip with a reason when the datasets are absent, unless CI requires them."""
+    """Real-data tests skip with a reason when the datasets are absent, unless CI requires them;
+    ``--services-only`` deselects the tests that touch neither the database nor the broker."""
+    if config.getoption("--services-only"):
+        kept = [item for item in items if uses_services(item)]
+        config.hook.pytest_deselected(items=[item for item in items if not uses_services(item)])
+        items[:] = kept
     if REAL_DATA.is_dir():
         return
     if os.environ.get("REQUIRE_REAL_DATA") == "1":
