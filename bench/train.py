@@ -574,6 +574,8 @@ def main() -> int:
                         help='detector BatchNormalization momentum ("auto" picks ~0.99 for 120 epochs of 8 steps, and '
                              "the moving statistics then lag so far that val mAP stays 0)")
     parser.add_argument("--raccoon-minimalistic", action="store_true")
+    parser.add_argument("--raccoon-ema", type=float, default=0.0,
+                        help="decay of the detector's weight average (options.ema; 0: none)")
     parser.add_argument("--latency-runs", type=int, default=50)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -728,7 +730,7 @@ def main() -> int:
                 params = {"version": version["id"], "task": "detect", "architecture": "mobilenet_v3_small",
                           "input_size": size_px, "epochs": args.raccoon_epochs, "batch_size": args.raccoon_batch_size,
                           "learning_rate": args.raccoon_learning_rate, "recipe": recipe_id,
-                          "options": {"minimalistic": args.raccoon_minimalistic,
+                          "options": {"minimalistic": args.raccoon_minimalistic, "ema": args.raccoon_ema or None,
                                       "bn_momentum": args.raccoon_bn_momentum if args.raccoon_bn_momentum == "auto"
                                       else float(args.raccoon_bn_momentum)}, "seed": 0}
                 det = train(stack, project, params, "raccoon detector")

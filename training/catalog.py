@@ -61,6 +61,7 @@ ADVANCED_OPTIONS: dict[str, tuple] = {
     "clipnorm": ("number", 0.0, 1000.0),  # gradient norm clipping (> 0)
     "dropout": ("number", 0.0, 0.95),  # before the classification head
     "min_lr_ratio": ("number", 0.0, 1.0),  # where the cosine ends, as a share of the rate
+    "ema": ("number", 0.0, 0.9999),  # decay of the weight average that is validated and exported (0: none)
 }
 
 # Options of one task only: name -> (task, kind, *rule). ``keypoint_label``: the keypoint class a

@@ -33,6 +33,8 @@ class TrainingOptionsSerializer(serializers.Serializer):
     clipnorm = serializers.FloatField(required=False, help_text="Clip gradients to this norm (> 0)")
     dropout = serializers.FloatField(required=False, help_text="Dropout before the classification head, 0..0.95")
     min_lr_ratio = serializers.FloatField(required=False, help_text="Where the cosine ends, as a share of the rate")
+    ema = serializers.FloatField(required=False, help_text="Decay of an exponential moving average of the weights, "
+                                 "0..0.9999 (0 or absent: none); the average is validated and exported")
 
 
 @extend_schema_field(TrainingOptionsSerializer)

@@ -197,6 +197,8 @@ def _options_clean(raw: Any, architecture: catalog.Architecture | None, task: st
                 errors[field] = f"The batch-norm momentum is 'auto' or a number between 0 and 1 (exclusive); got {value!r}."
             else:
                 options[key] = momentum
+    if options.get("ema") and options.get("pruning"):
+        errors["options.ema"] = "Weight averaging (ema) and pruning do not mix: the average of pruned weights is not sparse."
     return options
 
 

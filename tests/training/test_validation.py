@@ -227,6 +227,8 @@ def test_types_are_checked_by_the_serializer(api, users, project):
 def test_advanced_options_the_process_reads_are_checked_and_passed(refused, ok, api, users, project):
     assert "adam, adamw" in refused("options.optimizer", **ok, options={"optimizer": "sgd"})
     assert "0.0..0.95" in refused("options.dropout", **ok, options={"dropout": 1.5})
+    assert "0.0..0.9999" in refused("options.ema", **ok, options={"ema": 1})
+    assert "not sparse" in refused("options.ema", **ok, options={"ema": 0.99, "pruning": 0.5})
     response = api(users["owner"]).post(f"/api/projects/{project.pk}/training-runs/",
                                         {**ok, "options": {"optimizer": "adamw", "weight_decay": 0.01}}, format="json")
     assert response.status_code == 202

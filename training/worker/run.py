@@ -30,6 +30,7 @@ other failure exits 1, a traceback first, the sentence last.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -235,6 +236,12 @@ class Run:
             log(f"Magnitude pruning to {self.pruning.sparsity:.0%} sparsity, steps {self.pruning.begin_step}.."
                 f"{self.pruning.end_step} (every {self.pruning.frequency}); the best epoch is chosen from step "
                 f"{self.pruning.end_step} on, where the target is reached.")
+        self.average = None
+        if self.options.get("ema"):
+            from .averaging import WeightAverage
+
+            self.average = WeightAverage(self.train_model, float(self.options["ema"]))
+            log(f"Weight averaging (EMA) with decay {self.average.ema}: the average is validated and exported.")
         data.class_weights = self._class_weights()
         state = self._start()
         self._train(state)
@@ -275,6 +282,12 @@ class Run:
             if steps_done != done * self.steps.steps_per_epoch:
                 log(f"The checkpoint holds {steps_done} optimizer steps, state.json says {done} epochs "
                     f"({done * self.steps.steps_per_epoch} steps): the schedule continues from the checkpoint's step.")
+            if self.average is not None:
+                if self.average.load(self.folder) and self.average.updates == steps_done:
+                    log(f"The weight average resumes after {self.average.updates} updates.")
+                else:  # missing, or written for another epoch than the checkpoint (a kill between the two)
+                    self.average.restart(steps_done)
+                    log("No weight average of the checkpoint's epoch: averaging starts again from its weights.")
             emit("RESUMED", done)
             log(f"Resumed after epoch {done} of {self.spec.epochs} (optimizer step {steps_done}).")
             self.keras.utils.set_random_seed(int(self.spec.seed) + done)
@@ -293,6 +306,8 @@ class Run:
                     f"{len(report['missing'])} not in the file."
                 )
             self.initial_weights_report = report
+        if self.average is not None:
+            self.average.restart(0)  # from the initial weights, not the ones before they were loaded
         return {"epochs_done": 0, "history": [], "best_epoch": None, "best_metric": None}
 
     # --- training ----------------------------------------------------------------------
@@ -304,8 +319,9 @@ class Run:
             from .pruning import MagnitudePruning
 
             callbacks.append(MagnitudePruning(self.train_model, self.pruning))
+        if self.average is not None:
+            callbacks.append(self.average)
         predict = keras_predictor(self.export_model)
-        labels = spec.labels
         has_val = self.data.count("val") > 0
         want_val_loss = has_val and bool(self.options.get("val_loss", True))
         if not has_val:
@@ -333,15 +349,8 @@ class Run:
                     f"The loss became {loss} in epoch {epoch}: the learning rate ({spec.learning_rate}) is probably too high."
                 )
             record: dict[str, Any] = {"epoch": epoch, "loss": loss}
-            metric = None
-            if has_val:
-                if want_val_loss:
-                    evaluated = self.train_model.evaluate(
-                        self.data.eval_dataset("val", steps.batch_size), verbose=0, return_dict=True
-                    )
-                    record["val_loss"] = float(evaluated["loss"])
-                val_metrics = self.task.evaluate(predict, self.data.samples("val"), labels)
-                metric = float(val_metrics[self.headline])
+            with self._averaged():
+                metric = self._validate(record, has_val, want_val_loss, predict)
             record[f"val_{self.headline}"] = metric
             record["lr"] = _current_lr(self.optimizer)
             record["seconds"] = round(time.monotonic() - start, 3)
@@ -356,15 +365,40 @@ class Run:
             emit("EPOCH", record)
             self.progress(READ_END + (TRAIN_END - READ_END) * epoch / spec.epochs, f"Epoch {epoch}/{spec.epochs} done", force=True)
 
+    def _averaged(self) -> Any:
+        """The weight average in the model while validating and saving the best (a no-op without ``ema``)."""
+        return self.average.swapped() if self.average is not None else contextlib.nullcontext()
+
+    def _validate(self, record: dict[str, Any], has_val: bool, want_val_loss: bool, predict: Any) -> float | None:
+        """The headline metric on val (None without val images); val_loss into ``record``."""
+        metric = None
+        if has_val:
+                if want_val_loss:
+                    evaluated = self.train_model.evaluate(
+                        self.data.eval_dataset("val", self.steps.batch_size), verbose=0, return_dict=True
+                    )
+                    record["val_loss"] = float(evaluated["loss"])
+                val_metrics = self.task.evaluate(predict, self.data.samples("val"), self.spec.labels)
+                metric = float(val_metrics[self.headline])
+        return metric
+
     def _save_epoch(self, state: dict[str, Any], improved: bool) -> None:
-        """checkpoint.keras, best.keras and state.json, each written to a temporary name and
-        moved into place; state.json last, so it never names an epoch whose files are missing."""
+        """checkpoint.keras (the raw weights and the optimizer), the weight average, best.keras
+        (the weights that are exported: the average where there is one) and state.json, each
+        written to a temporary name and moved into place; state.json last, so it never names an
+        epoch whose files are missing."""
         tmp_checkpoint = self.folder / ".checkpoint.tmp.keras"
         self.train_model.save(tmp_checkpoint)
         if improved:
             tmp_best = self.folder / ".best.tmp.keras"
-            shutil.copyfile(tmp_checkpoint, tmp_best)
+            if self.average is not None:
+                with self.average.swapped():
+                    self.train_model.save(tmp_best)
+            else:
+                shutil.copyfile(tmp_checkpoint, tmp_best)
             os.replace(tmp_best, self.folder / BEST_FILE)
+        if self.average is not None:
+            self.average.save(self.folder)
         os.replace(tmp_checkpoint, self.folder / CHECKPOINT_FILE)
         write_json_atomic(self.folder / STATE_FILE, state)
 

@@ -1,9 +1,9 @@
 """A whole classification run through ``python -m training.worker``, as the web side starts it.
 
 One run is shared by every test here (module fixture): 3 epochs on a toy of coloured squares and
-stripes at 32 px, letterboxed, with an online flip recipe. It is killed (SIGKILL) right after its
-second ``EPOCH`` line and started again on the same folder, so the resumed process is the one
-that evaluates and exports; the tests read both processes' lines and the run folder.
+stripes at 32 px, letterboxed, with an online flip recipe and a weight average (``ema``). It is
+killed (SIGKILL) right after its second ``EPOCH`` line and started again on the same folder, so the
+resumed process is the one that evaluates and exports; the tests read both processes' lines and the run folder.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class Run:
 def run(tmp_path_factory) -> Run:
     root = tmp_path_factory.mktemp("classify_run")
     items = make_items(root / "images", per_class=64)
-    spec = make_spec(items, batch_size=4, recipe={"transforms": [{"name": "HorizontalFlip", "p": 0.5}]})
+    spec = make_spec(items, batch_size=4, recipe={"transforms": [{"name": "HorizontalFlip", "p": 0.5}]},
+                     options={"ema": 0.9})
     folder = root / "run"
     folder.mkdir()
     spec.write(folder)
@@ -110,6 +111,10 @@ def test_resume_continues_after_the_checkpointed_epoch(run):
             total_steps=steps.total_steps, warmup_steps=steps.warmup_steps,
         )
         assert record["lr"] == pytest.approx(expected, rel=1e-4, abs=1e-9)
+    # the weight average went on from the killed process's file: one update per step of the whole run
+    assert f"The weight average resumes after {2 * steps.steps_per_epoch} updates." in run.stderr
+    with np.load(run.folder / "average.npz") as average:
+        assert int(average["updates"]) == 3 * steps.steps_per_epoch
 
 
 def test_loss_goes_down(run):
