@@ -19,7 +19,8 @@ from .templatetags.training_tags import shown
 from .validation import run_params_clean
 from .views import history_columns
 
-OPTION_FIELDS = ("alpha", "minimalistic", "bn_momentum", "class_weights", "pruning", "keypoint_label", "segment_output")
+OPTION_FIELDS = ("alpha", "minimalistic", "bn_momentum", "class_weights", "ema", "pruning", "keypoint_label",
+                 "segment_output")
 FORM_FIELDS = (
     "version", "task", "architecture", "input_size", "epochs", "batch_size", "learning_rate", "schedule",
     "warmup_epochs", "recipe", "init_from", "init_weights_file", "seed",
@@ -44,6 +45,10 @@ class TrainingRunAddForm(forms.ModelForm):
     minimalistic = forms.BooleanField(required=False, help_text="MobileNetV3 minimalistic blocks")
     bn_momentum = forms.CharField(required=False, initial="auto", help_text='"auto" or a number between 0 and 1')
     class_weights = forms.BooleanField(required=False, help_text="Weight the loss per class against imbalance")
+    ema = forms.FloatField(
+        required=False, help_text="Decay of a moving average of the weights that is validated and exported, e.g. "
+        "0.995 (empty: none)"
+    )
     pruning = forms.FloatField(
         required=False, help_text="Magnitude pruning to this target sparsity, e.g. 0.5 (empty: a dense model)"
     )

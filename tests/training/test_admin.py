@@ -107,3 +107,9 @@ def test_the_add_form_takes_pruning_and_task_options(admin_client, classify_vers
         response = admin_client.post("/admin/training/trainingrun/add/", form_data(classify_version, pruning="0.5"))
     assert response.status_code == 302
     assert TrainingRun.objects.get().options["pruning"] == {"sparsity": 0.5, "begin": 0.0, "end": 0.8}
+    response = admin_client.post("/admin/training/trainingrun/add/", form_data(classify_version, ema="0.995", pruning="0.5"))
+    assert "(ema) and pruning do not mix" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/admin/training/trainingrun/add/", form_data(classify_version, ema="0.995"))
+    assert response.status_code == 302
+    assert TrainingRun.objects.order_by("pk").last().options["ema"] == 0.995

@@ -17,10 +17,10 @@ def test_train_runs_in_process_and_prints_the_variant_table(fake_worker, classif
     out, err = io.StringIO(), io.StringIO()
     call_command("train", "--version", str(classify_version.pk), "--task", "classify", "--architecture",
                  "mobilenet_v3_small", "--epochs", "3", "--input-size", "64", "--alpha", "0.5", "--minimalistic",
-                 "--user", "owner", stdout=out, stderr=err)
+                 "--ema", "0.99", "--user", "owner", stdout=out, stderr=err)
     run = TrainingRun.objects.get()
     assert run.job.status == Job.Status.SUCCEEDED and run.created_by == users["owner"]
-    assert run.options["alpha"] == 0.5 and run.options["minimalistic"] is True
+    assert run.options["alpha"] == 0.5 and run.options["minimalistic"] is True and run.options["ema"] == 0.99
     text = out.getvalue()
     assert f"Run {run.pk} done: best epoch 3, test accuracy 0.9" in text
     lines = text.splitlines()

@@ -146,6 +146,8 @@ class Command(BaseCommand):
         parser.add_argument("--minimalistic", action="store_true", help="MobileNetV3 minimalistic blocks")
         parser.add_argument("--bn-momentum", default=None, help='"auto" or a number between 0 and 1')
         parser.add_argument("--class-weights", action="store_true", help="Weight the loss per class")
+        parser.add_argument("--ema", type=float, default=None,
+                            help="Decay of a moving average of the weights that is validated and exported, e.g. 0.995")
         parser.add_argument("--pruning", type=float, default=None, help="Magnitude pruning to this sparsity, e.g. 0.5")
         parser.add_argument("--keypoint-label", default=None, help="keypoints: the keypoint class to train")
         parser.add_argument("--segment-output", default=None, choices=("class_map", "scores"),
@@ -162,7 +164,7 @@ class Command(BaseCommand):
             user = get_user_model().objects.filter(username=o["user"]).first()
             if user is None:
                 raise CommandError(f"No user {o['user']!r}.")
-        options = {"alpha": o["alpha"], "bn_momentum": o["bn_momentum"], "pruning": o["pruning"],
+        options = {"alpha": o["alpha"], "bn_momentum": o["bn_momentum"], "pruning": o["pruning"], "ema": o["ema"],
                    "keypoint_label": o["keypoint_label"], "segment_output": o["segment_output"]}
         if o["minimalistic"]:
             options["minimalistic"] = True
