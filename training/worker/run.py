@@ -373,13 +373,13 @@ class Run:
         """The headline metric on val (None without val images); val_loss into ``record``."""
         metric = None
         if has_val:
-                if want_val_loss:
-                    evaluated = self.train_model.evaluate(
-                        self.data.eval_dataset("val", self.steps.batch_size), verbose=0, return_dict=True
-                    )
-                    record["val_loss"] = float(evaluated["loss"])
-                val_metrics = self.task.evaluate(predict, self.data.samples("val"), self.spec.labels)
-                metric = float(val_metrics[self.headline])
+            if want_val_loss:
+                evaluated = self.train_model.evaluate(
+                    self.data.eval_dataset("val", self.steps.batch_size), verbose=0, return_dict=True
+                )
+                record["val_loss"] = float(evaluated["loss"])
+            val_metrics = self.task.evaluate(predict, self.data.samples("val"), self.spec.labels)
+            metric = float(val_metrics[self.headline])
         return metric
 
     def _save_epoch(self, state: dict[str, Any], improved: bool) -> None:
