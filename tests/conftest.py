@@ -37,8 +37,10 @@ def pytest_collection_modifyitems(config, items):
     """Real-data tests skip with a reason when the datasets are absent, unless CI requires them;
     ``--services-only`` deselects the tests that touch neither the database nor the broker."""
     if config.getoption("--services-only"):
-        kept = [item for item in items if uses_services(item)]
-        config.hook.pytest_deselected(items=[item for item in items if not uses_services(item)])
+        kept, dropped = [], []
+        for item in items:
+            (kept if uses_services(item) else dropped).append(item)
+        config.hook.pytest_deselected(items=dropped)
         items[:] = kept
     if REAL_DATA.is_dir():
         return
