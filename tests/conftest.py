@@ -30,6 +30,11 @@ DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server"}
 
 
 def uses_services(item) -> bool:
+    """Whether the PostgreSQL/Redis leg should run ``item``: it reaches the database or the broker,
+    and its time is not spent in model numerics (``numerics``: the queue and database path of a
+    training run is covered there by tests/training/test_worker.py with the fake training process)."""
+    if item.get_closest_marker("numerics") is not None:
+        return False
     return item.get_closest_marker("django_db") is not None or bool(DATABASE_FIXTURES & set(item.fixturenames))
 
 

@@ -23,7 +23,7 @@ from training.models import TrainingRun
 from training.protocol import RunSpec
 
 pytestmark = [
-    pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True),
+    pytest.mark.worker, pytest.mark.slow, pytest.mark.numerics, pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore:In the future `np.object`:FutureWarning"),
 ]
 
