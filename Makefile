@@ -46,14 +46,14 @@ test: venv chromium datumaro-venv
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	@# Two pytest processes side by side: the training tests keep about one core busy (tiny
-	@# models: TensorFlow's per-step work is mostly serial), so the rest runs on the other. Each has its own
-	@# DATA_DIR (database, broker folder, media). The training half's output follows the rest's.
+	@# Two pytest processes side by side, about equally long: the training worker's tests (tiny
+	@# models: TensorFlow's per-step work is mostly serial) and the rest. Each has its own DATA_DIR
+	@# (database, broker folder, media). The worker half's output follows the rest's.
 	@mkdir -p var; \
-	$(VENV)/bin/pytest tests/training $(PYTEST_ARGS) > var/pytest-training.log 2>&1 & training=$$!; \
-	$(VENV)/bin/pytest --ignore=tests/training $(PYTEST_ARGS); rest=$$?; \
+	$(VENV)/bin/pytest tests/training/worker $(PYTEST_ARGS) > var/pytest-training.log 2>&1 & training=$$!; \
+	$(VENV)/bin/pytest --ignore=tests/training/worker $(PYTEST_ARGS); rest=$$?; \
 	wait $$training; trained=$$?; \
-	echo "=== tests/training (ran alongside) ==="; cat var/pytest-training.log; \
+	echo "=== tests/training/worker (ran alongside) ==="; cat var/pytest-training.log; \
 	test $$rest -eq 0 && test $$trained -eq 0
 
 bench-api: venv
