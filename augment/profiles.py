@@ -14,7 +14,9 @@ Physics behind the choices:
 
 - *Noise*: small phone and IoT pixels collect few photons; shot noise grows with the signal,
   read noise does not (Poisson-Gaussian, Foi et al. 2008; Brooks et al. 2019 for the phone
-  ranges used by :class:`augment.transforms.PoissonGaussianNoise`).
+  ranges used by :class:`augment.transforms.PoissonGaussianNoise`). It is made on the raw Bayer
+  mosaic and then goes through the camera's demosaicing, white balance and colour matrix, which
+  amplify it and turn it into the blotchy chroma noise of a phone shot at night.
 - *Compression*: phone ISPs encode at JPEG quality 80-95; IoT cameras and video streams go to
   20-60 to save bandwidth, and blocking grows as quality drops.
 - *Blur*: longer exposures in dim light and vehicle motion smear along the motion direction
@@ -114,7 +116,7 @@ def _phone_low_light(severity: int) -> dict:
         {"name": "MotionBlur", "params": {"blur_limit": [k, k]}, "p": 1},
         {"name": "PoissonGaussianNoise", "params": {
             "exposure_range": [v["exposure"]] * 2, "shot_noise_range": [v["shot_noise"]] * 2,
-            "gain_recovery_range": [1.0, 1.0]}, "p": 1},
+            "gain_recovery_range": [1.0, 1.0], "camera_pipeline": True}, "p": 1},
         {"name": "ImageCompression", "params": {"quality_range": [v["jpeg_quality"]] * 2}, "p": 1},
     ]}
 
@@ -232,7 +234,7 @@ PROFILES: dict[str, Profile] = {
             "and noisy frames compress worse.",
             rationale="Exposure falls to 5-30% of the well-lit scene in linear light. Shot/read noise follow "
             "Brooks et al. 2019 (\"Unprocessing images\"), fitted on real phone sensors: log shot ~ U(log 1e-4, "
-            "log 0.012), log read = 2.18 log shot + 1.20 + N(0, 0.26). The ISP undoes 60-100% of the drop with "
+            "log 0.012), log read = 2.18 log shot + 1.20 + N(0, 0.26), added on the raw Bayer mosaic of a camera drawn as in the paper (blended colour matrices, red gain 1.9-2.4, blue 1.5-1.9) and then demosaiced, white-balanced and colour-corrected, which makes it chroma noise. The ISP undoes 60-100% of the drop with "
             "gain. Exposure times of 1/15-1/4 s give 3-9 px motion kernels (in the corruption suite the kernel "
             "grows with severity, as the exposure lengthens); JPEG quality 60-90.",
             spec={"transforms": [
@@ -242,7 +244,7 @@ PROFILES: dict[str, Profile] = {
                 {"name": "Defocus", "params": {"radius": [1, 3], "alias_blur": [0.1, 0.3]}, "p": 0.2},
                 {"name": "PoissonGaussianNoise", "params": {
                     "exposure_range": [0.05, 0.3], "shot_noise_range": list(SHOT_NOISE_RANGE),
-                    "gain_recovery_range": [0.6, 1.0]}, "p": 0.9},
+                    "gain_recovery_range": [0.6, 1.0], "camera_pipeline": True}, "p": 0.9},
                 {"name": "ImageCompression", "params": {"compression_type": "jpeg", "quality_range": [60, 90]}, "p": 0.7},
             ]},
             levels=PHONE_LOW_LIGHT_LEVELS,

@@ -11,12 +11,14 @@ from augment.transforms import (
     READ_NOISE_INTERCEPT,
     READ_NOISE_SLOPE,
     SHOT_NOISE_RANGE,
+    CameraColour,
     PoissonGaussianNoise,
     Vignetting,
     _srgb_to_linear,
     poisson_gaussian_noise,
     read_noise_for,
     sample_noise_levels,
+    srgb_to_camera,
     standard_normal_fast,
 )
 
@@ -84,6 +86,75 @@ def test_noise_levels_drawn_from_the_paper_ranges():
     residual = np.log(reads) - (READ_NOISE_SLOPE * np.log(shots) + READ_NOISE_INTERCEPT)
     assert residual.mean() == pytest.approx(0.0, abs=0.02)
     assert residual.std() == pytest.approx(0.26, abs=0.02)
+
+
+# --- the raw-domain path (camera colour pipeline) ------------------------------------------------
+CAMERA = CameraColour.of(srgb_to_camera([1, 1, 1, 1]), red_gain=2.2, blue_gain=1.7)
+
+
+def _camera_noise(img, *, shot=0.004, exposure=1.0, camera=CAMERA, seed=0):
+    return poisson_gaussian_noise(img, exposure=exposure, gain=1 / exposure, shot_noise=shot,
+                                  read_noise=read_noise_for(shot), rng=np.random.default_rng(seed), camera=camera)
+
+
+def test_camera_pipeline_without_noise_gives_the_image_back():
+    # Colour matrix, white balance, mosaic and demosaicing undo each other on a smooth image, up to
+    # the interpolation error of demosaicing on colour gradients (which the colour matrix amplifies).
+    img = smooth_image(128, 96)
+    for dtype_img in (img, img.astype(np.float32) / 255):
+        out = poisson_gaussian_noise(dtype_img, exposure=1.0, gain=1.0, shot_noise=1e-12, read_noise=1e-12,
+                                     rng=np.random.default_rng(0), camera=CAMERA)
+        assert out.dtype == dtype_img.dtype and out.shape == img.shape
+        back = out if out.dtype == np.uint8 else np.round(out * 255)
+        error = np.abs(back.astype(float) - img)[2:-2, 2:-2]
+        assert error.mean() < 0.6 and np.percentile(error, 99) <= 3
+
+
+def test_camera_pipeline_amplifies_red_and_blue_and_spreads_noise_to_neighbours():
+    img = flat_image(128, 128, 128)
+    raw_domain = _linear(_camera_noise(img))
+    per_pixel = _linear(_camera_noise(img, camera=None))
+    assert raw_domain.mean() == pytest.approx(per_pixel.mean(), rel=0.05)  # grey stays grey on average
+    std = raw_domain.std(axis=(0, 1))
+    # White balance gains (2.2, 1.7) and the colour matrix amplify the noise, red the most; the
+    # per-pixel model's three channels are alike.
+    alike = per_pixel.std(axis=(0, 1))
+    assert alike.max() < 1.05 * alike.min()
+    assert std[0] > 1.5 * std[1] and std[2] > 1.1 * std[1]
+    assert std[0] > 1.7 * alike[0] and std[2] > 1.3 * alike[2]
+
+    def neighbour_correlation(image):
+        noise = image[..., 0] - image[..., 0].mean()
+        return float((noise[:, :-1] * noise[:, 1:]).mean() / noise.var())
+
+    # Bilinear demosaicing fills each pixel from its neighbours: the noise is no longer independent.
+    assert neighbour_correlation(raw_domain) > 0.3
+    assert abs(neighbour_correlation(per_pixel)) < 0.05
+
+
+def test_camera_pipeline_is_seeded_and_falls_back_where_no_mosaic_fits():
+    img = smooth_image(64, 48)
+    assert np.array_equal(_camera_noise(img, seed=3), _camera_noise(img, seed=3))
+    assert not np.array_equal(_camera_noise(img, seed=3), _camera_noise(img, seed=4))
+    for odd in (smooth_image(1, 9), flat_image(100, 8, 8)[..., 0]):  # one row; one channel
+        out = _camera_noise(odd)
+        assert out.shape == odd.shape and out.dtype == np.uint8
+
+
+def test_transform_draws_a_camera_unless_told_not_to():
+    img = flat_image(120, 64, 64)
+    pinned = {"exposure_range": (0.2, 0.2), "shot_noise_range": (0.004, 0.004), "gain_recovery_range": (1, 1), "p": 1}
+    on, off = PoissonGaussianNoise(**pinned), PoissonGaussianNoise(**pinned, camera_pipeline=False)
+    on.set_random_seed(0)
+    off.set_random_seed(0)
+    assert isinstance(on.get_params()["camera"], CameraColour) and off.get_params()["camera"] is None
+    red_over_green = []
+    for t in (on, off):
+        out = t(image=img)["image"].astype(float)
+        red_over_green.append(float(out[..., 0].std() / out[..., 1].std()))
+    assert red_over_green[0] > 1.3 and red_over_green[1] < 1.1
+    with pytest.raises(ValueError):
+        PoissonGaussianNoise(camera_pipeline="sometimes", strict=True)
 
 
 def test_transform_plugs_into_compose_and_is_seeded():
