@@ -99,40 +99,56 @@ def _rle_counts_total(counts: str, pixels: int) -> int:
 
     Done here rather than trusting pycocotools, whose C decoder reads malformed strings without
     complaint (and may write past its buffer when the runs add up to more than the image). The
-    length is checked against what the image allows first, and decoding stops as soon as the
-    runs cover more than the image, so a huge string costs nothing.
+    length is checked against what the image allows first; the decoding is vectorised (a 20 MB
+    string of a 12 MP image takes a fraction of a second, where a character loop took ~20 s).
+
+    The format: each run is a number in 5-bit groups, least significant first, in characters
+    ``48 + group`` with bit 0x20 meaning "more groups follow" and bit 0x10 of the last group the
+    sign; from the fourth run on, a run is stored as the difference to the run two before it.
     """
     if len(counts) > rle_counts_max_length(pixels):
         raise GeometryError(
             f"The mask's RLE counts are {len(counts)} characters long; a mask of a {pixels}-pixel image has "
             f"at most {rle_counts_max_length(pixels)}."
         )
-    runs: list[int] = []
-    total = 0
-    p, n = 0, len(counts)
-    while p < n:
-        x, k, more = 0, 0, True
-        while more:
-            if p >= n:
-                raise GeometryError("The mask's RLE counts end in the middle of a number.")
-            c = ord(counts[p]) - 48
-            if not 0 <= c < 64:
-                raise GeometryError(f"The mask's RLE counts contain an invalid character {counts[p]!r}.")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(runs) > 2:
-            x += runs[-2]
-        if x < 0:
-            raise GeometryError("The mask's RLE counts decode to a negative run length.")
-        runs.append(x)
-        total += x
-        if total > pixels:
-            return total
-    return total
+    if not counts:
+        return 0
+    try:
+        chars = np.frombuffer(counts.encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        chars = None
+    if chars is None or chars.min() < 48 or chars.max() >= 48 + 64:
+        bad = next(ch for ch in counts if not 0 <= ord(ch) - 48 < 64)
+        raise GeometryError(f"The mask's RLE counts contain an invalid character {bad!r}.")
+    raw = chars - np.uint8(48)
+    more = (raw & 0x20) != 0
+    if more[-1]:
+        raise GeometryError("The mask's RLE counts end in the middle of a number.")
+    ends = np.flatnonzero(~more)  # the last character of each number
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    longest = int((ends - starts).max()) + 1
+    if longest > -(-(max(pixels, 1).bit_length() + 2) // 5) + 1:  # more digits than this image's runs need
+        raise GeometryError("The mask's RLE counts hold a run longer than the image.")
+    lengths = ends - starts + 1
+    values = (raw[starts] & 0x1F).astype(np.int64)
+    for k in range(1, longest):  # the k-th group of every number that has one
+        has = np.flatnonzero(lengths > k)
+        values[has] |= (raw[starts[has] + k] & 0x1F).astype(np.int64) << (5 * k)
+    negative = (raw[ends] & 0x10) != 0
+    values[negative] -= np.left_shift(1, 5 * lengths[negative])  # sign extension
+    if np.abs(values).max() > pixels:  # a run, or the difference of two, beyond the image
+        raise GeometryError("The mask's RLE counts hold a run longer than the image.")
+    runs = values.copy()  # undo the deltas: runs[i] = values[i] + runs[i - 2] from i = 3 on
+    if len(runs) > 3:
+        runs[3::2] = values[1] + np.cumsum(values[3::2])
+    if len(runs) > 4:
+        runs[4::2] = values[2] + np.cumsum(values[4::2])
+    below = np.flatnonzero(runs < 0)
+    totals = np.cumsum(np.minimum(runs, pixels + 1))  # any run beyond the image ends it: no overflow
+    over = np.flatnonzero(totals > pixels)
+    if below.size and (not over.size or below[0] <= over[0]):
+        raise GeometryError("The mask's RLE counts decode to a negative run length.")
+    return int(totals[over[0]]) if over.size else int(totals[-1])
 
 
 def _mask(geometry: dict, width: int, height: int) -> dict:

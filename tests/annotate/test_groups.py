@@ -149,3 +149,28 @@ def test_a_huge_rle_string_is_refused_by_its_length_before_decoding():
     assert validate_geometry("mask", rle, width=67, height=51) == rle
     with pytest.raises(GeometryError, match="runs"):
         validate_geometry("mask", {"rle": {"size": [2, 2], "counts": [1] * 6}}, width=2, height=2)
+
+
+def test_compressed_rle_strings_are_decoded_exactly_and_malformed_ones_refused():
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(0)
+    for _ in range(60):  # pycocotools' own strings, including sparse and dense masks and large deltas
+        height, width = (int(v) for v in rng.integers(1, 70, 2))
+        array = (rng.random((height, width)) < rng.random()).astype(np.uint8)
+        if array.sum() == 0:
+            array[0, 0] = 1
+        counts = mask_utils.encode(np.asfortranarray(array))["counts"].decode()
+        geometry = {"rle": {"size": [height, width], "counts": counts}}
+        assert validate_geometry("mask", geometry, width=width, height=height) == geometry
+    good = _mask()["rle"]["counts"]
+    for broken, problem in [
+        (good[:-1] + "_", "middle of a number"),  # the last character says "more follows"
+        (good[:3] + " " + good[4:], "invalid character"),
+        (good + "1", "covers"),  # one more run: more pixels than the image
+        (good[:-2], "covers|middle of a number"),  # cut short
+        ("0" * 3000, "covers"),  # zero-length runs only
+        ("532F", "negative run length"),  # 5, 3, 2, then 3 - 10
+    ]:
+        with pytest.raises(GeometryError, match=problem):
+            validate_geometry("mask", {"rle": {"size": [80, 100], "counts": broken}}, width=100, height=80)
