@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from annotate.models import SPLITS, Annotation, Image, Project
 from annotate.splits import split_ratios_check
+from jobs.public_text import without_server_paths
 from jobs.runner import JobContext
 from jobs.services import job_submit
 
@@ -118,7 +119,7 @@ def version_build(*, version: DatasetVersion, ctx: JobContext | None = None) -> 
     except BaseException as exc:
         VersionImage.objects.filter(version=version).delete()
         DatasetVersion.objects.filter(pk=version.pk).update(
-            status=DatasetVersion.Status.FAILED, error=(str(exc) or type(exc).__name__)[:2000]
+            status=DatasetVersion.Status.FAILED, error=without_server_paths(str(exc) or type(exc).__name__)[:2000]
         )
         raise
     DatasetVersion.objects.filter(pk=version.pk, status=DatasetVersion.Status.BUILDING).update(

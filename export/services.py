@@ -20,6 +20,7 @@ from django.utils.text import slugify
 from annotate import storage
 from datasets.models import DatasetVersion
 from jobs.models import Job
+from jobs.public_text import without_server_paths
 from jobs.runner import JobContext
 from jobs.services import job_submit
 
@@ -220,7 +221,7 @@ def export_run(*, export: Export, ctx: JobContext | None = None) -> dict:
     try:
         path = export_write_file(version=version, fmt=export.format, with_images=export.with_images, ctx=ctx)
     except BaseException as exc:
-        Export.objects.filter(pk=export.pk).update(status=Export.Status.FAILED, error=(str(exc) or type(exc).__name__)[:2000])
+        Export.objects.filter(pk=export.pk).update(status=Export.Status.FAILED, error=without_server_paths(str(exc) or type(exc).__name__)[:2000])
         raise
     done = _record_ready(version, export.format, export.with_images, path, export.job)
     return {"export": done.pk, "version": version.pk, "format": export.format, "images": export.with_images,

@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .models import Job
+from .public_text import without_server_paths
 
 LOG_TAIL_CHARS = 20_000
 
@@ -86,7 +87,7 @@ def job_report(*, job: Job, progress: float | None = None, message: str | None =
     if progress is not None:
         fields["progress"] = min(max(float(progress), 0.0), 1.0)
     if message is not None:
-        fields["message"] = message[:500]
+        fields["message"] = without_server_paths(message)[:500]
     Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(**fields)
     _sync_parent_of(job)
     return Job.objects.filter(pk=job.pk, cancel_requested=True).exists()
@@ -94,7 +95,7 @@ def job_report(*, job: Job, progress: float | None = None, message: str | None =
 
 def job_log(*, job: Job, line: str) -> None:
     current = Job.objects.filter(pk=job.pk).values_list("log", flat=True).first() or ""
-    text = (current + line.rstrip("\n") + "\n")[-LOG_TAIL_CHARS:]
+    text = (current + without_server_paths(line.rstrip("\n")) + "\n")[-LOG_TAIL_CHARS:]
     Job.objects.filter(pk=job.pk).update(log=text)
 
 
@@ -115,7 +116,7 @@ def job_succeed(*, job: Job, result: Any = None, message: str = "Done") -> None:
 
 
 def job_fail(*, job: Job, error: str) -> None:
-    _finish(job, Job.Status.FAILED, error=error, message="Failed")
+    _finish(job, Job.Status.FAILED, error=without_server_paths(error), message="Failed")
 
 
 def job_mark_cancelled(*, job: Job, message: str = "Cancelled") -> None:
@@ -126,7 +127,7 @@ def job_retry(*, job: Job, reason: str) -> bool:
     """Put a running job whose attempt crashed back in the queue; False (nothing changed) when
     it is no longer running or its cancel was requested. The caller sends it again."""
     updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, cancel_requested=False).update(
-        status=Job.Status.QUEUED, finished_at=None, message=f"Retrying after: {reason}"[:500]
+        status=Job.Status.QUEUED, finished_at=None, message=without_server_paths(f"Retrying after: {reason}")[:500]
     )
     job.refresh_from_db()
     _sync_parent_of(job)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jobs.public_text import without_server_paths
 from jobs.runner import JobContext
 
 from .models import ModelArtifact, TrainingRun
@@ -120,7 +121,7 @@ class RunRecorder:
             run=self.run, format=fmt, variant=variant,
             defaults={
                 "status": ModelArtifact.Status.OK if ok else ModelArtifact.Status.FAILED,
-                "error": str(payload.get("error") or "")[:5000],
+                "error": without_server_paths(str(payload.get("error") or ""))[:5000],
                 "path": path,
                 "size_bytes": size if isinstance(size, int) and size >= 0 else None,
                 "gzip_size_bytes": gzipped if isinstance(gzipped, int) and gzipped >= 0 else None,
