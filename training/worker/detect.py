@@ -62,6 +62,24 @@ ARCHITECTURES = ("mobilenet_v3_small", "mobilenet_v3_large")
 MIN_INPUT, MAX_INPUT = 64, 1024
 OUTPUT_STRIDES = (4, 8)
 
+
+def backbone_problem(spec: RunSpec, *, model: str, task: str, why: str) -> str | None:
+    """What rules the run out for the MobileNetV3 pyramid that detection, keypoints and segmentation
+    share (architecture, input size), in the task's words: ``model`` names it ("The detector"),
+    ``task`` the task ("detection"), ``why`` ends the input-size sentence; None when it fits."""
+    if spec.architecture not in ARCHITECTURES:
+        return (
+            f"{model} is built on {' or '.join(ARCHITECTURES)}; "
+            f"architecture {spec.architecture!r} is not available for {task}."
+        )
+    size = spec.input_size
+    if not isinstance(size, int) or size % 32 or not MIN_INPUT <= size <= MAX_INPUT:
+        return (
+            f"Input size {size} does not work for {task}: it must be a multiple of 32 between "
+            f"{MIN_INPUT} and {MAX_INPUT}{why}"
+        )
+    return None
+
 # Every output of the int8 file stays float32 (only its input is int8): pass to export_model.
 FLOAT_OUTPUTS = ("boxes", "classes", "scores", "count")
 
@@ -130,19 +148,14 @@ class DetectTask:
     # --- TrainingTask --------------------------------------------------------------------------
 
     def check(self, spec: RunSpec) -> str | None:
-        if spec.architecture not in ARCHITECTURES:
-            return (
-                f"The detector is built on {' or '.join(ARCHITECTURES)}; "
-                f"architecture {spec.architecture!r} is not available for detection."
-            )
-        size = spec.input_size
-        if not isinstance(size, int) or size % 32 or not MIN_INPUT <= size <= MAX_INPUT:
-            return (
-                f"Input size {size} does not work for detection: it must be a multiple of 32 between "
-                f"{MIN_INPUT} and {MAX_INPUT}. The feature pyramid upsamples the stride-32 map x2 onto the "
-                "stride-16 and stride-8 maps, which only line up when the size divides by 32; below 64 the "
-                "stride-32 map is a single cell, and above 1024 the heatmap and top-k no longer fit a phone."
-            )
+        problem = backbone_problem(
+            spec, model="The detector", task="detection",
+            why=". The feature pyramid upsamples the stride-32 map x2 onto the stride-16 and stride-8 maps, which "
+            "only line up when the size divides by 32; below 64 the stride-32 map is a single cell, and above 1024 "
+            "the heatmap and top-k no longer fit a phone.",
+        )
+        if problem:
+            return problem
         if not spec.labels:
             return "Detection needs at least one class."
         options = spec.options or {}

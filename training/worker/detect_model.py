@@ -100,11 +100,11 @@ def build_models(config: ModelConfig) -> tuple[Any, Any]:
     size = config.input_size
     image = keras.Input((size, size, 3), name="image")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(image)
-    features = _backbone(config)(x)
-    p = _neck(features, config)
-    heatmap = _head(p, config.num_classes, "heatmap", config, activation="sigmoid", bias=HEATMAP_PRIOR_BIAS)
-    wh = _head(p, 2, "size", config)
-    offset = _head(p, 2, "offset", config)
+    features = backbone(config)(x)
+    p = pyramid_neck(features, config)
+    heatmap = prediction_head(p, config.num_classes, "heatmap", config, activation="sigmoid", bias=HEATMAP_PRIOR_BIAS)
+    wh = prediction_head(p, 2, "size", config)
+    offset = prediction_head(p, 2, "offset", config)
     train = keras.Model(image, {"heatmap": heatmap, "size": wh, "offset": offset}, name="centernet_train")
     decoded = CenterNetDecode(
         max_detections=config.max_detections, score_threshold=config.score_threshold, name="decode"
@@ -117,7 +117,10 @@ def build_models(config: ModelConfig) -> tuple[Any, Any]:
 DECODED = ("boxes", "classes", "scores", "count")
 
 
-def _backbone(config: ModelConfig) -> Any:
+def backbone(config: ModelConfig) -> Any:
+    """MobileNetV3 without its top (random weights) as a nested model ``backbone`` whose outputs
+    are the last block at strides 32, 16, 8 (and 4 for an output stride of 4). Shared by the pose
+    and segmentation models."""
     strides = (32, 16, 8, 4) if config.output_stride == 4 else (32, 16, 8)
     net = BACKBONES[config.architecture](
         input_shape=(config.input_size, config.input_size, 3),
@@ -147,8 +150,9 @@ def _separable(x: Any, filters: int, name: str, config: ModelConfig) -> Any:
     return _conv_bn_relu(x, filters, f"{name}_pw", config)
 
 
-def _neck(features: list[Any], config: ModelConfig) -> Any:
-    """Top-down fusion from stride 32 to the output stride (features are ordered 32, 16, 8[, 4])."""
+def pyramid_neck(features: list[Any], config: ModelConfig) -> Any:
+    """Top-down fusion from stride 32 to the output stride (features are ordered 32, 16, 8[, 4]);
+    the pose model's neck too."""
     channels = config.neck_channels
     strides = (32, 16, 8, 4)
     p = _conv_bn_relu(features[0], channels, "lateral_32", config)
@@ -159,9 +163,11 @@ def _neck(features: list[Any], config: ModelConfig) -> Any:
     return p
 
 
-def _head(
+def prediction_head(
     x: Any, filters: int, name: str, config: ModelConfig, activation: str | None = None, bias: float = 0.0
 ) -> Any:
+    """A separable 3x3 block and a 1x1 convolution to ``filters`` maps named ``name`` (every
+    CenterNet head: heatmaps, sizes, offsets, keypoint offsets)."""
     x = _separable(x, config.neck_channels, f"{name}_head", config)
     return layers.Conv2D(
         filters,

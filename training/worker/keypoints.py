@@ -64,10 +64,8 @@ import numpy as np
 
 from training.protocol import RunItem, RunSpec
 from training.worker.detect import (
-    ARCHITECTURES,
-    MAX_INPUT,
-    MIN_INPUT,
     OUTPUT_STRIDES,
+    backbone_problem,
     draw_gaussian,
     gaussian_radius,
 )
@@ -157,17 +155,12 @@ class KeypointsTask:
     # --- TrainingTask --------------------------------------------------------------------------
 
     def check(self, spec: RunSpec) -> str | None:
-        if spec.architecture not in ARCHITECTURES:
-            return (
-                f"The keypoint model is built on {' or '.join(ARCHITECTURES)}; "
-                f"architecture {spec.architecture!r} is not available for keypoints."
-            )
-        size = spec.input_size
-        if not isinstance(size, int) or size % 32 or not MIN_INPUT <= size <= MAX_INPUT:
-            return (
-                f"Input size {size} does not work for keypoints: it must be a multiple of 32 between "
-                f"{MIN_INPUT} and {MAX_INPUT}, because the feature pyramid only lines up when the size divides by 32."
-            )
+        problem = backbone_problem(
+            spec, model="The keypoint model", task="keypoints",
+            why=", because the feature pyramid only lines up when the size divides by 32.",
+        )
+        if problem:
+            return problem
         if len(spec.labels) != 1:
             return (
                 f"Keypoint training needs exactly one instance class (the skeleton's), got {len(spec.labels)} labels."

@@ -39,10 +39,10 @@ from training.worker.detect_model import (
     CenterNetFocalLoss,
     MaskedL1Loss,
     ModelConfig,
-    _backbone,
-    _head,
-    _neck,
+    backbone,
     local_peaks,
+    prediction_head,
+    pyramid_neck,
 )
 from training.worker.keypoints import REFINE_RADIUS
 
@@ -102,13 +102,13 @@ def build_models(config: PoseModelConfig) -> tuple[Any, Any]:
     size = config.input_size
     image = keras.Input((size, size, 3), name="image")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(image)
-    p = _neck(_backbone(base)(x), base)
+    p = pyramid_neck(backbone(base)(x), base)
     heads = {
-        "heatmap": _head(p, 1, "heatmap", base, activation="sigmoid", bias=HEATMAP_PRIOR_BIAS),
-        "size": _head(p, 2, "size", base),
-        "offset": _head(p, 2, "offset", base),
-        "kp_offset": _head(p, 2 * k, "kp_offset", base),
-        "kp_heatmap": _head(p, k, "kp_heatmap", base, activation="sigmoid", bias=HEATMAP_PRIOR_BIAS),
+        "heatmap": prediction_head(p, 1, "heatmap", base, activation="sigmoid", bias=HEATMAP_PRIOR_BIAS),
+        "size": prediction_head(p, 2, "size", base),
+        "offset": prediction_head(p, 2, "offset", base),
+        "kp_offset": prediction_head(p, 2 * k, "kp_offset", base),
+        "kp_heatmap": prediction_head(p, k, "kp_heatmap", base, activation="sigmoid", bias=HEATMAP_PRIOR_BIAS),
     }
     train = keras.Model(image, heads, name="centernet_pose_train")
     decoded = PoseDecode(max_detections=config.max_detections, score_threshold=config.score_threshold,

@@ -46,10 +46,9 @@ from typing import Any
 import numpy as np
 
 from training.protocol import RunItem, RunSpec
+from training.worker.detect import backbone_problem
 from training.worker.task_api import IGNORE, Predict, Sample
 
-ARCHITECTURES = ("mobilenet_v3_small", "mobilenet_v3_large")
-MIN_INPUT, MAX_INPUT = 64, 1024
 SEGMENT_OUTPUTS = ("class_map", "scores")
 BACKGROUND = "background"
 SEGMENT_KINDS = ("polygon", "mask")
@@ -96,18 +95,13 @@ class SegmentTask:
     # --- TrainingTask --------------------------------------------------------------------------
 
     def check(self, spec: RunSpec) -> str | None:
-        if spec.architecture not in ARCHITECTURES:
-            return (
-                f"The segmenter is built on {' or '.join(ARCHITECTURES)}; "
-                f"architecture {spec.architecture!r} is not available for segmentation."
-            )
-        size = spec.input_size
-        if not isinstance(size, int) or size % 32 or not MIN_INPUT <= size <= MAX_INPUT:
-            return (
-                f"Input size {size} does not work for segmentation: it must be a multiple of 32 between "
-                f"{MIN_INPUT} and {MAX_INPUT}, so that the stride-16 and stride-8 feature maps the head fuses "
-                "line up and the class map has the input's size."
-            )
+        problem = backbone_problem(
+            spec, model="The segmenter", task="segmentation",
+            why=", so that the stride-16 and stride-8 feature maps the head fuses line up and the class map has "
+            "the input's size.",
+        )
+        if problem:
+            return problem
         labels = list(spec.labels or [])
         if not labels or labels[0] != BACKGROUND:
             first = repr(labels[0]) if labels else "nothing"

@@ -8,7 +8,7 @@ Importing it registers the custom layer and loss (package ``lensforge.segment``)
 **Architecture** (input ``S x S`` RGB 0..255, ``S`` a multiple of 32):
 
 * ``Rescaling(1/127.5, offset=-1)``, then the detector's backbone
-  (:func:`training.worker.detect_model._backbone`: ``keras.applications.MobileNetV3Small/Large``,
+  (:func:`training.worker.detect_model.backbone`: ``keras.applications.MobileNetV3Small/Large``,
   ``weights=None``, ``alpha`` / ``minimalistic`` from the options) cut after its stride-16 block
   (the stride-32 stage is not built into the model): a nested model ``backbone`` whose outputs are
   the last block output at stride 16 and at stride 8 (:data:`training.worker.detect_model.FEATURES`).
@@ -43,8 +43,9 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from training.worker.detect_model import FEATURES, _backbone
+from training.worker.detect_model import FEATURES
 from training.worker.detect_model import ModelConfig as BackboneConfig
+from training.worker.detect_model import backbone as detector_backbone
 from training.worker.task_api import IGNORE
 
 OUTPUTS = ("class_map", "scores")
@@ -83,7 +84,7 @@ def build_models(config: SegmentModelConfig) -> tuple[Any, Any]:
 def backbone(config: SegmentModelConfig) -> Any:
     """The detector's MobileNetV3 backbone with outputs ``[stride 16, stride 8]`` only: a model cut
     from it keeps just the layers those outputs need (no stride-32 stage)."""
-    full = _backbone(
+    full = detector_backbone(
         BackboneConfig(
             architecture=config.architecture,
             input_size=config.input_size,
