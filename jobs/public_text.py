@@ -42,7 +42,7 @@ def _pattern() -> re.Pattern[str]:
     if _PATH is None:
         roots = "|".join(re.escape(root) for root in _roots())
         # An absolute path under one of the roots, not part of a URL or of a longer word.
-        _PATH = re.compile(rf"(?<![\w.:/~-])/(?:{roots})(?:/[^\s/'\"()<>,;]+)*/?")
+        _PATH = re.compile(rf"(?<![\w.:/~-])/(?:{roots})(?![\w.~-])(?:/[^\s/'\"()<>,;]+)*/?")
     return _PATH
 
 

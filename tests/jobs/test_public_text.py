@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db
     ("see https://example.org/usr/docs and POST /api/projects/3/recipes/", None),
     ("train/val/test split of images/cat.jpg", None),
     ("mAP@.5 0.52 / 0.50 int8", None),
+    ("/username/x and /tmpfs are not under a server folder", None),
 ])
 def test_absolute_paths_are_reduced_to_their_last_part(text, shown):
     assert without_server_paths(text) == (text if shown is None else shown)
