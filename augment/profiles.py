@@ -234,7 +234,9 @@ PROFILES: dict[str, Profile] = {
             "and noisy frames compress worse.",
             rationale="Exposure falls to 5-30% of the well-lit scene in linear light. Shot/read noise follow "
             "Brooks et al. 2019 (\"Unprocessing images\"), fitted on real phone sensors: log shot ~ U(log 1e-4, "
-            "log 0.012), log read = 2.18 log shot + 1.20 + N(0, 0.26), added on the raw Bayer mosaic of a camera drawn as in the paper (blended colour matrices, red gain 1.9-2.4, blue 1.5-1.9) and then demosaiced, white-balanced and colour-corrected, which makes it chroma noise. The ISP undoes 60-100% of the drop with "
+            "log 0.012), log read = 2.18 log shot + 1.20 + N(0, 0.26), added on the raw Bayer mosaic of a camera "
+            "drawn as in the paper (blended colour matrices, red gain 1.9-2.4, blue 1.5-1.9) and then demosaiced, "
+            "white-balanced and colour-corrected, which makes it chroma noise. The ISP undoes 60-100% of the drop with "
             "gain. Exposure times of 1/15-1/4 s give 3-9 px motion kernels (in the corruption suite the kernel "
             "grows with severity, as the exposure lengthens); JPEG quality 60-90.",
             spec={"transforms": [

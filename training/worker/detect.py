@@ -80,6 +80,7 @@ def backbone_problem(spec: RunSpec, *, model: str, task: str, why: str) -> str |
         )
     return None
 
+
 # Every output of the int8 file stays float32 (only its input is int8): pass to export_model.
 FLOAT_OUTPUTS = ("boxes", "classes", "scores", "count")
 
