@@ -211,19 +211,18 @@ _SCRATCH_MIN_PIXELS = 256 * 256  # below this, fresh arrays cost less than the b
 def _raw_noise(img: np.ndarray, *, exposure: float, gain: float, shot_noise: float, read_noise: float,
                rng: np.random.Generator, camera: CameraColour) -> np.ndarray:
     """The sensor model on the raw mosaic (see the module doc); same dtype and shape out."""
-    as_uint8 = img.dtype == np.uint8
     h, w = img.shape[:2]
-    if h * w >= _SCRATCH_MIN_PIXELS:
-        def buffer(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-            return _scratch.get(name, shape, dtype)
-    else:
-        def buffer(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-            return np.empty(shape, dtype)
+    reuse = h * w >= _SCRATCH_MIN_PIXELS
+
+    def buffer(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return _scratch.get(name, shape, dtype) if reuse else np.empty(shape, dtype)
+
+    as_uint8 = img.dtype == np.uint8
     linear = buffer("linear3", img.shape, np.float32)
-    if as_uint8:
+    if as_uint8:  # the decoding table straight into the buffer: no fresh frame-sized array
         np.take(_DECODE_LUT, img, out=linear, mode="clip")
     else:
-        linear[...] = _srgb_to_linear(np.clip(img, 0, 1).astype(np.float32))
+        linear[...] = _to_float01(img)[0]
     # To camera RGB with white balance undone, and the exposure drop, in one 3x3 matrix.
     camera_rgb = cv2.transform(linear, camera.to_raw * np.float32(exposure), dst=buffer("camera3", img.shape, np.float32))
     # The mosaic: one colour per pixel, RGGB (red top-left).
@@ -250,7 +249,7 @@ def _raw_noise(img: np.ndarray, *, exposure: float, gain: float, shot_noise: flo
     balanced = cv2.transform(demosaiced, camera.from_raw, dst=buffer("balanced", img.shape, np.uint16))
     if as_uint8:
         return np.take(_ENCODE_LUT, balanced)
-    return _linear_to_srgb(balanced.astype(np.float32) / np.float32(_LINEAR_LEVELS)).astype(np.float32)
+    return _encode(balanced.astype(np.float32) / np.float32(_LINEAR_LEVELS), False)
 
 
 def poisson_gaussian_noise(

@@ -11,6 +11,7 @@ worker's own log (``logger.exception``), which only operators read.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import tempfile
@@ -34,16 +35,11 @@ def _roots() -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-_PATH: re.Pattern[str] | None = None
-
-
+@functools.cache
 def _pattern() -> re.Pattern[str]:
-    global _PATH
-    if _PATH is None:
-        roots = "|".join(re.escape(root) for root in _roots())
-        # An absolute path under one of the roots, not part of a URL or of a longer word.
-        _PATH = re.compile(rf"(?<![\w.:/~-])/(?:{roots})(?![\w.~-])(?:/[^\s/'\"()<>,;]+)*/?")
-    return _PATH
+    roots = "|".join(re.escape(root) for root in _roots())
+    # An absolute path under one of the roots, not part of a URL or of a longer word.
+    return re.compile(rf"(?<![\w.:/~-])/(?:{roots})(?![\w.~-])(?:/[^\s/'\"()<>,;]+)*/?")
 
 
 def without_server_paths(text: str) -> str:
