@@ -57,6 +57,7 @@ def export_model(
     *,
     representative_data: RepresentativeData | None = None,
     float_outputs: Collection[str] = (),
+    float_layers: Collection[str] = (),
     integer_only: bool = False,
     stem: str = "model",
     keras_file: bool = True,
@@ -84,6 +85,14 @@ def export_model(
             post-processing. The converter has one output type for all outputs, so naming *any*
             output leaves *all* outputs float32 (only ``inference_input_type`` is set to int8);
             ``run_file`` reads either kind.
+        float_layers: names of Keras layers whose ops stay float32 inside the ``int8`` file
+            while the rest of it is int8, e.g. a pose model's in-graph decode: it adds regressed
+            offsets to cell indices and compares heatmap values, and with one int8 scale per
+            tensor those sums lose a pixel or more at every step. Done by calibrating the whole
+            model and quantizing it with the layer's ops on TFLite's quantizer's deny list (the
+            route of ``tf.lite.experimental.QuantizationDebugger``'s selective quantization);
+            the layer's input is dequantized once. Needs ``float_outputs`` (the layer's results
+            are float) and cannot go with ``integer_only``.
         integer_only: for ``int8``, allow only int8 kernels (``TFLITE_BUILTINS_INT8`` alone), so
             an op without an int8 kernel fails the conversion instead of running in float
             inside the file. Off by default: such ops then stay float between int8 I/O.
@@ -112,6 +121,11 @@ def export_model(
     unknown = set(float_outputs) - set(names)
     if unknown:
         raise ValueError(f"float_outputs {sorted(unknown)} are not outputs of the model (its outputs: {names}).")
+    if float_layers and (integer_only or not float_outputs):
+        raise ValueError("float_layers needs float_outputs and cannot go with integer_only.")
+    unknown_layers = set(float_layers) - {layer.name for layer in getattr(model, "layers", [])}
+    if unknown_layers:
+        raise ValueError(f"float_layers {sorted(unknown_layers)} are not layers of the model.")
     shapes = _output_shapes(model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,6 +150,7 @@ def export_model(
             variant=variant,
             representative_data=representative_data,
             float_outputs=bool(float_outputs),
+            float_layers=tuple(float_layers),
             integer_only=integer_only,
             names=names,
             shapes=shapes,
@@ -278,6 +293,7 @@ def _write_tflite(
     names: list[str],
     shapes: list[tuple[int | None, ...]] | None,
     verify: bool,
+    float_layers: tuple[str, ...] = (),
 ) -> tuple[Path, str]:
     import tensorflow as tf
 
@@ -304,12 +320,58 @@ def _write_tflite(
         converter.inference_input_type = tf.int8
         if not float_outputs:
             converter.inference_output_type = tf.int8
-    content = bytes(converter.convert())
+    if variant == "int8" and float_layers:
+        content = _quantize_except(converter, float_layers)
+    else:
+        content = bytes(converter.convert())
     content, notes = _rename_tflite_outputs(content, names)
     path.write_bytes(content)
     if verify:
         _verify_tflite(path, names, shapes if not notes else None)
     return path, notes
+
+
+def _quantize_except(converter: Any, layers: tuple[str, ...]) -> bytes:
+    """Full-integer conversion with the ops of ``layers`` kept float32: calibrate the whole
+    model, then quantize it with those ops on the quantizer's deny list. An op is the layers'
+    when its output tensor is named in their scope, or when it writes a model output from one
+    of their tensors (the layer's last op writes a tensor named after the output). Input int8,
+    outputs float32 (the caller set both)."""
+    import tensorflow as tf
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True  # the calibrated float model, statistics attached
+    calibrated = converter.convert()
+    nodes = _layer_tensors(calibrated, layers)
+    if not nodes:
+        raise ValueError(f"no op of the layers {list(layers)} was found in the converted model")
+    return bytes(mlir_quantize(
+        calibrated,
+        converter._experimental_disable_per_channel,
+        input_data_type=tf.int8,
+        output_data_type=tf.float32,
+        denylisted_nodes=nodes,
+    ))
+
+
+def _layer_tensors(content: bytes, layers: tuple[str, ...]) -> list[str]:
+    """Names of the tensors written by the ops of ``layers`` in a TFLite model (see above)."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    graph = model.subgraphs[0]
+    names = [_text(tensor.name) for tensor in graph.tensors]
+    scope = re.compile("|".join(rf"(^|/){re.escape(name)}(_\d+)?/" for name in layers))
+    chosen = {i for i, name in enumerate(names) if scope.search(name)}
+    outputs = {int(i) for i in graph.outputs}
+    for op in graph.operators:  # execution order: a producer comes before its consumers
+        written = [int(i) for i in op.outputs]
+        if any(i in outputs for i in written) and any(int(i) in chosen for i in op.inputs):
+            chosen.update(written)
+    # A tensor the converter fused with an output is named "output;scope/op": the quantizer knows
+    # the op by either part.
+    return sorted({part for i in chosen for part in [names[i], *names[i].split(";")]})
 
 
 def _peek_batches(representative_data: RepresentativeData | None) -> Iterator[Batch]:

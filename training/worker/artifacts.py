@@ -92,6 +92,7 @@ def export_variants(
     *,
     representative: list[np.ndarray],
     float_outputs: Sequence[str],
+    float_layers: Sequence[str] = (),
     variants: Any = None,
     coreml_labels: Sequence[str] | None = None,
 ) -> list[VariantRecord]:
@@ -106,6 +107,7 @@ def export_variants(
         out_dir,
         representative_data=representative or None,
         float_outputs=tuple(float_outputs),
+        float_layers=tuple(float_layers),
         coreml_labels=list(coreml_labels) if coreml_labels is not None and wants_coreml else None,
         **options,
     )

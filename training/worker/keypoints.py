@@ -142,6 +142,10 @@ class KeypointsTask:
     name = "keypoints"
     headline = "oks_ap"
     float_outputs = FLOAT_OUTPUTS
+    # The decode adds regressed displacements to cell indices and compares heatmap values: in int8,
+    # with one scale per tensor, every step of that loses about a pixel, so it runs in float32
+    # inside the int8 file (the backbone, neck and heads stay int8).
+    float_layers = ("decode",)
 
     def __init__(self, spec: RunSpec | None = None) -> None:
         self.config: KeypointsConfig | None = None
@@ -337,6 +341,8 @@ class KeypointsTask:
                f"{REFINE_RADIUS} cells when it scores >= {config.keypoint_threshold}" if config.refine else "")
             + ", each keypoint's score read from its own heatmap where the point falls",
             "float_outputs": list(FLOAT_OUTPUTS),
+            "int8_float_ops": "the decode runs in float32 inside the int8 file (its input, the heads, is "
+            "dequantized once); backbone, neck and heads are int8",
         }
 
     def _config(self) -> KeypointsConfig:

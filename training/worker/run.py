@@ -543,6 +543,7 @@ class Run:
             out,
             representative=representative,
             float_outputs=float_outputs(self.task, spec),
+            float_layers=tuple(getattr(self.task, "float_layers", ())),
             variants=settings.get("variants"),
             coreml_labels=spec.labels if getattr(self.task, "coreml", False) else None,
         )

@@ -4,7 +4,9 @@ Adding a task is a module and one entry here. Entries are loaded lazily (a task'
 imported when a run asks for it). ``detect`` lives in :mod:`training.worker.detect`, which must
 define ``DetectTask`` (a class built without arguments) or ``TASK`` (an instance). Optional task
 attribute used by the loop: ``float_outputs`` (names, or a method ``float_outputs(spec)``) — the
-outputs that must stay float32 in the int8 file (a detector's decoded boxes and scores); ``coreml``
+outputs that must stay float32 in the int8 file (a detector's decoded boxes and scores);
+``float_layers`` (Keras layer names) — layers whose ops stay float32 inside the int8 file (the pose
+model's decode); ``coreml``
 (True on a classifier) — also export a Core ML classifier with the run's labels.
 """
 

@@ -182,3 +182,72 @@ def test_an_onnx_graph_tf2onnx_could_not_convert_is_a_failed_variant(keras, tmp_
     records = {r.key: r for r in export_model(model, tmp_path, keras_file=False, tflite_variants=[])}
     assert records["saved_model-float32"].ok
     assert records["onnx-float32"].status == "failed" and "Cumprod" in records["onnx-float32"].error
+
+
+def _dtypes_of_layer(path, layer: str) -> set[str]:
+    """The dtypes of the tensors a layer's ops write in a TFLite file (by the layer's name scope)."""
+    import re
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    scope = re.compile(rf"(^|/){layer}(_\d+)?/")
+    return {np.dtype(t["dtype"]).name for t in Interpreter(model_path=str(path)).get_tensor_details()
+            if scope.search(t["name"])}
+
+
+def _model_with_a_decode(keras):
+    """A head whose sigmoid output a small "decode" layer scales into wide-range coordinates."""
+
+    class Decode(keras.layers.Layer):
+        def call(self, x):
+            cells = keras.ops.floor(x[:, :1] * 40.0)
+            return keras.ops.concatenate([cells + x[:, 1:2], cells * 4.0 - x[:, 2:3]], axis=-1)
+
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    head = keras.layers.Dense(3, activation="sigmoid", name="head")(x)
+    points = Decode(name="decode")(head)
+    return keras.Model(inputs, {"points": keras.layers.Identity(name="points")(points)}, name="toy_pose")
+
+
+def test_float_layers_keep_a_decode_float_inside_the_int8_file(keras, calibration, test_images, tmp_path):
+    from export.model_formats.convert import keras_predict
+    from export.model_formats.measure import describe_io, run_file
+
+    model = _model_with_a_decode(keras)
+    kwargs = dict(representative_data=calibration, keras_file=False, onnx=False, tflite_variants=["int8"],
+                  float_outputs=["points"])
+    from export.model_formats.convert import export_model
+
+    plain = {r.key: r for r in export_model(model, tmp_path / "plain", **kwargs)}["tflite-int8"]
+    kept = {r.key: r for r in export_model(model, tmp_path / "kept", float_layers=["decode"], **kwargs)}["tflite-int8"]
+    assert plain.ok and kept.ok, (plain.error, kept.error)
+    assert "int8" in _dtypes_of_layer(plain.path, "decode")
+    assert "int8" not in _dtypes_of_layer(kept.path, "decode")  # float32 values (and int32 slice bounds)
+    assert "int8" in _dtypes_of_layer(kept.path, "head")  # the rest of the file stays int8
+    io = describe_io(kept.path)
+    assert [t["dtype"] for t in io["inputs"]] == ["int8"]
+    assert [t["dtype"] for t in io["outputs"]] == ["float32"]
+    images, _ = test_images
+    expected = keras_predict(model, images)["points"]
+    (got,) = run_file(kept.path, [images])
+    (all_int8,) = run_file(plain.path, [images])
+    # Left: the head's int8 output, a 1/256 step scaled by 4 at most; the int8 decode adds its own
+    # rounding of values up to ~160 on top.
+    kept_error = np.abs(got["points"] - expected)
+    assert np.mean(kept_error) < np.mean(np.abs(all_int8["points"] - expected))
+
+
+def test_float_layers_need_float_outputs_and_a_known_layer(keras, calibration, tmp_path):
+    from export.model_formats.convert import export_model
+
+    model = _model_with_a_decode(keras)
+    with pytest.raises(ValueError, match="float_outputs"):
+        export_model(model, tmp_path, representative_data=calibration, float_layers=["decode"])
+    with pytest.raises(ValueError, match="integer_only"):
+        export_model(model, tmp_path, representative_data=calibration, float_layers=["decode"],
+                     float_outputs=["points"], integer_only=True)
+    with pytest.raises(ValueError, match="not layers of the model"):
+        export_model(model, tmp_path, representative_data=calibration, float_layers=["nms"], float_outputs=["points"])

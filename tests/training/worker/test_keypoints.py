@@ -531,6 +531,16 @@ def test_int8_file_keeps_float_outputs_and_its_recorded_metric_is_that_file(run)
         "keypoints": "float32",
         "count": "int32",
     }
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    # The decode runs in float inside the int8 file. Only its top-k over the centre heatmap stays int8:
+    # the quantizer keeps a same-scale op with its input, and top-k passes the head's int8 values through.
+    model = fb.read_model(str(path))
+    graph = model.subgraphs[0]
+    written = [(fb.opcode_to_name(model, op.opcodeIndex), graph.tensors[int(i)]) for op in graph.operators for i in op.outputs]
+    decode = [(name, fb.type_to_name(t.type)) for name, t in written if b"/decode" in t.name]
+    assert any(dtype == "FLOAT32" for _, dtype in decode)
+    assert {name for name, dtype in decode if dtype == "INT8"} <= {"TOPK_V2", "QUANTIZE"}, decode
     task = KeypointsTask(run.spec)
     samples = run.test_samples()
     for key in ("tflite-int8", "tflite-float32", "onnx-float32"):
