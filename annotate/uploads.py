@@ -9,6 +9,10 @@ listed under ``repaired`` (:func:`annotate.imaging.jpeg_missing_eoi_repaired`). 
 uploaded twice to a project are stored once; the second upload reports the existing image (the
 oldest one of that content) as a duplicate and creates nothing.
 
+A zip's images are checked one by one; their bytes stay in memory until they are stored only up to
+``KEEP_IMAGE_BYTES`` in all, and the rest are read from the archive again (and checked to be the same
+image) when they are stored, so an archive of any size is added in bounded memory.
+
 An uploaded zip waits for its job under ``DATA_DIR/uploads/``; the job removes it however it ends,
 and :func:`spooled_archives_sweep` (a periodic task) removes what a job never got to (one cancelled
 before it started, a request that died while writing it).
@@ -20,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
@@ -42,6 +46,35 @@ MAX_REPORTED_PROBLEMS = 20
 MAX_REPORTED_NAMES = 1000
 SKIP_BROKEN_HINT = "send skip_broken=1 to add the other images and list the broken ones under 'skipped'"
 T = TypeVar("T")
+# Checked image bytes are kept in memory between checking and storing up to this total; beyond it
+# they are read again from their source (and their hash verified) when stored.
+KEEP_IMAGE_BYTES = 256 * 1024 * 1024
+
+
+class KeptBytes:
+    """Which checked images keep their bytes in memory until they are stored: the first ones, up
+    to ``budget`` bytes in all. The others are kept without them (``data == b""``), to be read
+    again with :func:`bytes_checked_again`."""
+
+    def __init__(self, budget: int | None = None) -> None:
+        self.left = KEEP_IMAGE_BYTES if budget is None else budget
+
+    def keep(self, image: CheckedImage) -> CheckedImage:
+        size = len(image.data)
+        if size <= self.left:
+            self.left -= size
+            return image
+        return replace(image, data=b"")
+
+
+def bytes_checked_again(data: bytes, image: CheckedImage) -> bytes:
+    """The bytes to store for ``image`` from its source read again: checked again (the check may
+    repair or turn it upright, so the stored bytes are the check's) and refused if they are no
+    longer the same image."""
+    again = check_image_bytes(data)
+    if again.sha256 != image.sha256:
+        raise ImageRejected("The file changed while it was being added.")
+    return again.data
 
 
 @dataclass
@@ -141,7 +174,13 @@ def images_create_bulk(*, project: Project, entries: Iterable[ImageEntry], user)
 
 
 def images_store_checked(
-    *, project: Project, checked: list[tuple[str, CheckedImage]], user, source: str, meta: dict | None = None
+    *,
+    project: Project,
+    checked: list[tuple[str, CheckedImage]],
+    user,
+    source: str,
+    meta: dict | None = None,
+    reread: Callable[[str, CheckedImage], bytes] | None = None,
 ) -> UploadResult:
     """Store already-checked images (``(name, image)`` pairs) and create their rows, de-duplicated by content.
 
@@ -149,7 +188,8 @@ def images_store_checked(
     that content among ``duplicates``; the same bytes twice in ``checked`` are one image. Every
     new image gets ``source`` and a copy of ``meta``. One upload or import at a time per project
     (:func:`project_images_lock`), so de-duplication is exact under concurrency. ``repaired`` lists
-    the names of the images that were repaired when checked, duplicates or not.
+    the names of the images that were repaired when checked, duplicates or not. An image kept
+    without its bytes (:class:`KeptBytes`) gets them from ``reread(name, image)`` when stored.
     """
     result = UploadResult(repaired=[name for name, image in checked if image.repaired])
     unique: dict[str, tuple[str, CheckedImage]] = {}
@@ -166,8 +206,15 @@ def images_store_checked(
             if sha in existing:
                 result.duplicates.append(existing[sha])
                 continue
-            storage.store_image(image.sha256, image.extension, image.data)
-            entries.append(ImageEntry.of_checked(image, name=name, source=source, meta=dict(meta or {})))
+            data = image.data
+            if not data:
+                if reread is None:
+                    raise ValueError(f"{name}: checked without its bytes, and there is no way to read them again")
+                data = reread(name, image)
+            storage.store_image(image.sha256, image.extension, data)
+            entries.append(
+                ImageEntry.of_checked(image, name=name, source=source, meta=dict(meta or {}), size_bytes=len(data))
+            )
         result.created = images_create_bulk(project=project, entries=entries, user=user)
     return result
 
@@ -274,13 +321,15 @@ def _images_upload_zip(*, project: Project, path: str | Path, user, ctx: JobCont
     checked: list[tuple[str, CheckedImage]] = []
     skipped: list[dict] = []
     broken: list[dict] = []
+    kept = KeptBytes()
     with archive:
         members = file_members(archive)
+        by_name = {info.filename: info for info in members}
         for index, info in enumerate(members):
             ctx.progress(0.9 * index / max(len(members), 1), f"Checking {info.filename}")
             try:
                 data = read_member(archive, info, limit=settings.IMAGE_MAX_BYTES)
-                checked.append((info.filename, check_image_bytes(data)))
+                checked.append((info.filename, kept.keep(check_image_bytes(data))))
             except ArchiveRejected as exc:
                 broken.append({"file": info.filename, "reason": str(exc)})
             except ImageRejected as exc:
@@ -288,15 +337,24 @@ def _images_upload_zip(*, project: Project, path: str | Path, user, ctx: JobCont
                     skipped.append({"file": info.filename, "reason": str(exc)})
                 else:
                     broken.append({"file": info.filename, "reason": str(exc)})
-    if broken and not skip_broken:
-        listed = "; ".join(f"{b['file']}: {b['reason']}" for b in broken[:MAX_REPORTED_PROBLEMS])
-        raise JobError(
-            f"{len(broken)} broken image(s) in the archive, so none were added ({SKIP_BROKEN_HINT}): {listed}"
+        if broken and not skip_broken:
+            listed = "; ".join(f"{b['file']}: {b['reason']}" for b in broken[:MAX_REPORTED_PROBLEMS])
+            raise JobError(
+                f"{len(broken)} broken image(s) in the archive, so none were added ({SKIP_BROKEN_HINT}): {listed}"
+            )
+        if not checked:
+            raise JobError("The archive holds no images." if not broken else "Every image in the archive is broken.")
+
+        def reread(name: str, image: CheckedImage) -> bytes:
+            try:
+                return bytes_checked_again(read_member(archive, by_name[name], limit=settings.IMAGE_MAX_BYTES), image)
+            except (ArchiveRejected, ImageRejected) as exc:
+                raise JobError(f"{name}: {exc} Nothing was added.") from None
+
+        ctx.progress(0.9, f"Storing {len(checked)} images", force=True)
+        result = images_store_checked(
+            project=project, checked=checked, user=user, source=Image.Source.UPLOAD, reread=reread
         )
-    if not checked:
-        raise JobError("The archive holds no images." if not broken else "Every image in the archive is broken.")
-    ctx.progress(0.9, f"Storing {len(checked)} images", force=True)
-    result = images_store_checked(project=project, checked=checked, user=user, source=Image.Source.UPLOAD)
     result.skipped = broken + skipped
     return result.summary()
 

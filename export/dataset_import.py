@@ -51,7 +51,14 @@ from annotate.geometry import GeometryError, groups_renumber, validate_geometry
 from annotate.imaging import CheckedImage, ImageRejected, check_image_bytes
 from annotate.models import Annotation, Image, LabelClass, Project, Split
 from annotate.services import AnnotationRow
-from annotate.uploads import ImageEntry, images_create_bulk, project_images_lock, zip_upload_spool
+from annotate.uploads import (
+    KEEP_IMAGE_BYTES,
+    ImageEntry,
+    bytes_checked_again,
+    images_create_bulk,
+    project_images_lock,
+    zip_upload_spool,
+)
 from jobs.models import Job
 from jobs.runner import JobError
 from jobs.services import job_create, job_set_result, job_submit
@@ -76,9 +83,6 @@ CLIP_MAX_FRACTION = 0.1
 # Normalised coordinates (YOLO) are written rounded, typically to 6 decimals, so a box touching the
 # image's edge can end a hair beyond it; up to this much (a fraction of the size) is rounding.
 NORMALIZED_ROUNDING = 1e-4
-# Checked image bytes are kept in memory between checking and storing up to this total; beyond
-# it they are read again from the dataset (and their hash verified) when stored.
-KEEP_IMAGE_BYTES = 256 * 1024 * 1024
 QUERY_BATCH = 500
 MAX_REPORTED_FILES = 1000  # entries of the summary's ``skipped`` and ``repaired`` lists (counts are whole)
 SKIP_BROKEN_HINT = (
@@ -361,6 +365,7 @@ def _check_images(
             checked.append(_CheckedImage(spec, first.checked, first.kept, first.size_bytes, objects))
             continue
         size = len(image.data)
+        # Bytes stay in memory up to KEEP_IMAGE_BYTES in all; the rest are read again when stored.
         keep = kept_bytes + size <= KEEP_IMAGE_BYTES
         kept_bytes += size if keep else 0
         item = _CheckedImage(spec, image if keep else replace(image, data=b""), keep, size, objects)
@@ -374,10 +379,10 @@ def _image_bytes(files: DatasetFiles, item: _CheckedImage) -> bytes:
     """The bytes to store for a checked image, re-read (and verified) if they were not kept."""
     if item.kept:
         return item.checked.data
-    again = check_image_bytes(files.read(item.spec.file, limit=settings.IMAGE_MAX_BYTES))
-    if again.sha256 != item.checked.sha256:
-        raise ImportRefused(_single(item.spec.file, "The file changed while it was being imported."))
-    return again.data
+    try:
+        return bytes_checked_again(files.read(item.spec.file, limit=settings.IMAGE_MAX_BYTES), item.checked)
+    except ImageRejected:
+        raise ImportRefused(_single(item.spec.file, "The file changed while it was being imported.")) from None
 
 
 def _single(file: str, message: str) -> ProblemReport:

@@ -175,3 +175,84 @@ def test_the_sweep_is_a_periodic_task(project):
     assert not orphan.exists()
     scheduled = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
     assert "annotate.sweep_spooled_archives" in scheduled
+
+
+def _upright_needed_jpeg() -> bytes:
+    """A JPEG whose EXIF says to turn it: the check re-encodes it upright, so its stored bytes differ."""
+    from PIL import Image as PILImage
+
+    picture = PILImage.new("RGB", (60, 20), (255, 0, 0))
+    exif = PILImage.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    picture.save(out, "JPEG", exif=exif, quality=95)
+    return out.getvalue()
+
+
+def test_images_over_the_memory_budget_are_read_again_and_stored_as_checked(post_zip, project, monkeypatch):
+    """With no bytes kept in memory between checking and storing, every image is read from the
+    archive again when stored: the stored files and rows are what the check made of each member
+    (turned upright, repaired), duplicates are still one image."""
+    from annotate import storage, uploads
+    from annotate.imaging import check_image_bytes
+
+    monkeypatch.setattr(uploads, "KEEP_IMAGE_BYTES", 0)
+    members = {
+        "plain.jpg": image_bytes(seed=11),
+        "again.jpg": image_bytes(seed=11),
+        "drawing.png": image_bytes(seed=12, fmt="PNG"),
+        "turned.jpg": _upright_needed_jpeg(),
+        "no-eoi.jpg": marker_missing(jpeg(128, 96, seed=13)),
+    }
+    job = post_zip(make_zip(members))
+    assert job.status == "succeeded", job.error
+    assert job.result["created"] == 4 and job.result["repaired"] == ["no-eoi.jpg"]
+    for name, data in members.items():
+        expected = check_image_bytes(data)
+        twins = ["plain.jpg", "again.jpg"] if name in ("plain.jpg", "again.jpg") else [name]  # one image of the two
+        row = Image.objects.get(project=project, original_name__in=twins)
+        assert (row.sha256, row.width, row.height, row.size_bytes) == (
+            expected.sha256, expected.width, expected.height, len(expected.data)
+        ), name
+        assert storage.media_path(str(row.file)).read_bytes() == expected.data, name
+    assert Image.objects.get(original_name="turned.jpg").width == 20  # upright: 20 x 60
+
+
+def test_a_zip_upload_holds_at_most_the_budget_of_image_bytes(
+    api, users, project, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Peak Python memory of the job adding a zip of ~8 MB of incompressible images with a 1 MB
+    budget stays far below the archive's image bytes (holding every checked image would not)."""
+    import tracemalloc
+
+    import numpy as np
+    from PIL import Image as PILImage
+
+    from annotate import uploads
+
+    monkeypatch.setattr(uploads, "KEEP_IMAGE_BYTES", 1_000_000)
+    rng = np.random.default_rng(0)
+    members = {}
+    for i in range(16):
+        out = io.BytesIO()
+        PILImage.fromarray(rng.integers(0, 256, (300, 600, 3), dtype="uint8")).save(out, "PNG")
+        members[f"noise_{i}.png"] = out.getvalue()
+    total = sum(len(v) for v in members.values())
+    assert total > 8_000_000
+    with django_capture_on_commit_callbacks() as callbacks:  # the request queues the job; it runs below
+        response = api(users["owner"]).post(
+            f"/api/projects/{project.pk}/images/zip", {"file": upload("batch.zip", make_zip(members))}
+        )
+    assert response.status_code == 202, response.content
+    tracemalloc.start()
+    try:
+        for callback in callbacks:
+            callback()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.status == "succeeded", job.error
+    assert job.result["created"] == 16
+    # One member at a time (read, checked, re-read when stored) plus the 1 MB budget.
+    assert peak < total / 2, (peak, total)

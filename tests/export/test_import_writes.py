@@ -72,3 +72,17 @@ def test_an_existing_image_getting_annotations_has_its_revision_bumped(project, 
     importer.dataset_import(project=project, path=_coco_with_twins(tmp_path), format="coco")
     uploaded.refresh_from_db()
     assert uploaded.revision == 1 and uploaded.annotations.count() == 1
+
+
+def test_images_beyond_the_memory_budget_are_read_again_and_stored_the_same(project, tmp_path, monkeypatch):
+    """With no checked bytes kept in memory, every image is read from the archive again when it is
+    stored (and checked to be the same image): the files and boxes are those of a normal import."""
+    from annotate import storage
+    from annotate.imaging import check_image_bytes
+
+    monkeypatch.setattr(importer, "KEEP_IMAGE_BYTES", 0)
+    importer.dataset_import(project=project, path=_coco_with_twins(tmp_path), format="coco")
+    assert _boxes_by_name(project) == {"a.jpg": [1.0], "b.jpg": [2.0, 3.0], "c.jpg": [4.0]}
+    for image in Image.objects.filter(project=project):
+        expected = check_image_bytes(jpeg(seed=2 if image.original_name == "c.jpg" else 1)).data
+        assert storage.media_path(str(image.file)).read_bytes() == expected, image.original_name
