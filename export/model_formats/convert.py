@@ -15,6 +15,11 @@ Why the conversions go the way they do (Keras 3.15 / TensorFlow 2.21 / LiteRT 2.
 * Every TFLite conversion allows only ``TFLITE_BUILTINS`` (plus ``TFLITE_BUILTINS_INT8`` for the
   full-integer file). A model that would need a TF Select ("Flex") op therefore fails to convert
   instead of silently producing a file that phones cannot run without the 10+ MB Flex delegate.
+* ``float_layers`` (a pose model's decode) keeps chosen layers float32 inside the int8 file. The
+  converter has no public switch for that, so the file is made the way TFLite's own selective
+  quantization (``tf.lite.experimental.QuantizationDebugger``) makes it: a calibrate-only
+  conversion, then ``tensorflow.lite.python.convert.mlir_quantize`` with the layers' ops on its
+  deny list. Both are internal to TensorFlow, pinned here with it.
 * One variant failing never stops the others: it gets a ``failed`` record whose ``error`` is the
   converter's reason in one line (:func:`failure_reason`).
 
