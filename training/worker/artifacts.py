@@ -156,14 +156,17 @@ def _latency(entry: dict[str, Any], threads: str = "1") -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def recommend(entries: Sequence[dict[str, Any]], headline: str) -> dict[str, dict[str, Any]]:
+def recommend(
+    entries: Sequence[dict[str, Any]], headline: str, float_layers: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
     """A variant per target, from the measured figures of ``entries`` (ARTIFACT payloads with
     a ``key``).
 
     * CPU (this machine's class): the fastest file (median at 1 thread) whose headline metric is
       within one point of the float32 file's;
     * NPU/DSP: the full-integer int8 file (integer accelerators run nothing else), with a note
-      when it measured slower than float32 here or lost more than a point;
+      when it measured slower than float32 here or lost more than a point, and when the task keeps
+      ``float_layers`` float32 inside it (they run on the CPU after the accelerator);
     * Mobile GPU: the float16 file (GPU delegates compute in float16; half the size);
     * Server/desktop: the ONNX file (ONNX Runtime, or TensorRT / OpenVINO from it).
     """
@@ -194,6 +197,11 @@ def recommend(entries: Sequence[dict[str, Any]], headline: str) -> dict[str, dic
             "int8 input, weights and activations",
         }
         notes = []
+        if float_layers:
+            notes.append(
+                f"its {', '.join(float_layers)} stays float32 inside the file (int8 would cost accuracy): on an "
+                "accelerator that part runs on the CPU after it, as an SSD's post-processing does"
+            )
         f32 = ok.get("tflite-float32")
         if f32 and _latency(int8) is not None and _latency(f32) is not None and _latency(int8) > _latency(f32):
             notes.append(

@@ -656,7 +656,7 @@ class Run:
             },
             "metrics": {**scalar_metrics(self.metrics), "split": self.eval_split},
             "variants": card_variants(entries),
-            "recommended": recommend(entries, self.headline),
+            "recommended": recommend(entries, self.headline, tuple(getattr(self.task, "float_layers", ()))),
             "latency_measured_on": f"{cpu_name()}, {os.cpu_count()} cores; median of "
             f"{int((spec.export or {}).get('latency_runs', 50))} runs at batch 1 (LiteRT with XNNPACK, ONNX Runtime CPU)",
             "size_note": "size_bytes is each file as exported; a .tflite then carries labels.txt and this card "

@@ -467,6 +467,8 @@ def test_metrics_figures_and_card(run):
     card = run.events("DONE")[0]["model_card"]
     assert card["task"] == "keypoints" and card["outputs"]["keypoint_names"] == NAMES
     assert [o["name"] for o in card["outputs"]["outputs"]] == ["boxes", "scores", "keypoints", "count"]
+    assert "decode runs in float32 inside the int8 file" in card["outputs"]["int8_float_ops"]
+    assert "its decode stays float32 inside the file" in card["recommended"]["NPU/DSP"]["note"]
 
 
 def test_every_variant_converts_with_builtins_only(run):

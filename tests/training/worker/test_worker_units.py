@@ -266,6 +266,9 @@ def test_recommendation_per_target_from_measured_figures():
     assert picks[NPU_TARGET]["variant"] == "tflite-int8"
     assert "slower than float32" in picks[NPU_TARGET]["note"]
     assert picks[GPU_TARGET]["variant"] == "tflite-float16"
+    assert "float32 inside the file" not in picks[NPU_TARGET]["note"]
+    tail = recommend(entries, "accuracy", ("decode",))[NPU_TARGET]["note"]
+    assert "its decode stays float32 inside the file" in tail and "slower than float32" in tail
     entries[4] = {**entries[4], "status": "failed", "error": "no calibration data"}
     picks = recommend(entries, "accuracy")
     assert picks[NPU_TARGET]["variant"] is None and "no calibration data" in picks[NPU_TARGET]["why"]
