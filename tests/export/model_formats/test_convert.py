@@ -213,14 +213,12 @@ def _model_with_a_decode(keras):
 
 
 def test_float_layers_keep_a_decode_float_inside_the_int8_file(keras, calibration, test_images, tmp_path):
-    from export.model_formats.convert import keras_predict
+    from export.model_formats.convert import export_model, keras_predict
     from export.model_formats.measure import describe_io, run_file
 
     model = _model_with_a_decode(keras)
     kwargs = dict(representative_data=calibration, keras_file=False, onnx=False, tflite_variants=["int8"],
                   float_outputs=["points"])
-    from export.model_formats.convert import export_model
-
     plain = {r.key: r for r in export_model(model, tmp_path / "plain", **kwargs)}["tflite-int8"]
     kept = {r.key: r for r in export_model(model, tmp_path / "kept", float_layers=["decode"], **kwargs)}["tflite-int8"]
     assert plain.ok and kept.ok, (plain.error, kept.error)
@@ -236,8 +234,7 @@ def test_float_layers_keep_a_decode_float_inside_the_int8_file(keras, calibratio
     (all_int8,) = run_file(plain.path, [images])
     # Left: the head's int8 output, a 1/256 step scaled by 4 at most; the int8 decode adds its own
     # rounding of values up to ~160 on top.
-    kept_error = np.abs(got["points"] - expected)
-    assert np.mean(kept_error) < np.mean(np.abs(all_int8["points"] - expected))
+    assert np.mean(np.abs(got["points"] - expected)) < np.mean(np.abs(all_int8["points"] - expected))
 
 
 def test_float_layers_need_float_outputs_and_a_known_layer(keras, calibration, tmp_path):
