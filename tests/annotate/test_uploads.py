@@ -119,3 +119,17 @@ def test_annotations_add_bulk_keeps_existing_annotations(project, labels, add_im
     annotations_add_bulk(rows=[AnnotationRow(image.pk, labels["dog"].pk, "tag", {})])
     assert sorted(Annotation.objects.filter(image=image).values_list("kind", flat=True)) == ["box", "tag"]
     assert Image.objects.get(pk=image.pk).revision == 0
+
+
+def test_bytes_read_again_must_be_the_checked_image():
+    from annotate.imaging import ImageRejected
+    from annotate.uploads import KeptBytes, bytes_checked_again
+
+    data = image_bytes(seed=21)
+    checked = check_image_bytes(data)
+    assert bytes_checked_again(data, checked) == checked.data
+    with pytest.raises(ImageRejected, match="changed while it was being added"):
+        bytes_checked_again(image_bytes(seed=22), checked)
+    kept = KeptBytes(budget=len(checked.data))
+    assert kept.keep(checked).data == checked.data  # the budget holds exactly one
+    assert kept.keep(checked).data == b""
