@@ -225,8 +225,8 @@ def _version_clean(project: Project, value: Any, errors: dict[str, str]) -> Data
     if empty:
         errors["version"] = (
             f"Version {version.number} has no images in its {' and '.join(empty)} split"
-            f"{'s' * (len(empty) > 1)}; a run trains on train, picks its best epoch on val and is measured on "
-            "test. Build a version with images in each."
+            f"{'s' * (len(empty) > 1)}; a run trains on train and is measured on test (and picks its best "
+            "epoch on val, or keeps the last one when val is empty). Build a version with images in both."
         )
         return None
     return version
