@@ -237,6 +237,11 @@ def robustness(stack: Any, args: Any, figures: dict, tables: list[str], project:
         "plain": {k: reports["plain"][k] for k in ("clean", "results", "summary")},
         "augmented": {k: reports["augmented"][k] for k in ("clean", "results", "summary")},
         "severity3_gain_points": round(100 * (aug_s3 - plain_s3), 2),
+        # Beside the goal, for reading it: the gain at every severity of the profile.
+        "gain_points_by_severity": [
+            round(100 * (a - p), 2)
+            for p, a in zip(reports["plain"]["results"][PROFILE], reports["augmented"]["results"][PROFILE])
+        ],
         "clean_gap_points": round(clean_gap, 2),
         "targets_met": {"severity3_gain_ge_10_points": 100 * (aug_s3 - plain_s3) >= 10,
                         "clean_within_1_point": clean_gap <= 1},
