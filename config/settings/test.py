@@ -5,11 +5,24 @@ subprocess (see ``tests/conftest.py``) pointed at the same database, broker and 
 SQLite test databases are files, not memory, so that such a worker can open them.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="lensforge-test-"))
+
+def _scratch_data_dir() -> None:
+    """A DATA_DIR of its own for a test process that was given none, removed when that process
+    exits (worker subprocesses inherit it through the environment and leave it alone)."""
+    folder = tempfile.mkdtemp(prefix="lensforge-test-")
+    os.environ["DATA_DIR"] = folder
+    owner = os.getpid()
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
+
+
+if "DATA_DIR" not in os.environ:
+    _scratch_data_dir()
 
 from .base import *  # noqa: E402,F403
 from .base import DATA_DIR, DATABASES, env  # noqa: E402
