@@ -54,6 +54,7 @@ from annotate.services import AnnotationRow
 from annotate.uploads import (
     KEEP_IMAGE_BYTES,
     ImageEntry,
+    KeptBytes,
     bytes_checked_again,
     images_create_bulk,
     project_images_lock,
@@ -307,7 +308,7 @@ def _check_images(
     duplicates: list[dict] = []
     skipped: list[dict] = []
     repaired: list[str] = []
-    kept_bytes = 0
+    budget = KeptBytes(KEEP_IMAGE_BYTES)  # bytes stay in memory up to this; the rest are read again when stored
     total = max(len(dataset.images), 1)
     for index, spec in enumerate(dataset.images):
         ctx.progress(0.05 + 0.75 * index / total, f"Checking {spec.file}" if index % 50 == 0 else None)
@@ -364,11 +365,8 @@ def _check_images(
                 duplicates.append({"file": spec.file, "same_as": first.spec.file})
             checked.append(_CheckedImage(spec, first.checked, first.kept, first.size_bytes, objects))
             continue
-        size = len(image.data)
-        # Bytes stay in memory up to KEEP_IMAGE_BYTES in all; the rest are read again when stored.
-        keep = kept_bytes + size <= KEEP_IMAGE_BYTES
-        kept_bytes += size if keep else 0
-        item = _CheckedImage(spec, image if keep else replace(image, data=b""), keep, size, objects)
+        held = budget.keep(image)
+        item = _CheckedImage(spec, held, bool(held.data), len(image.data), objects)
         first_of[image.sha256] = item
         checked.append(item)
     stats["image_files"] = len(dataset.images)

@@ -58,7 +58,7 @@ from training.protocol import (
 from .artifacts import INPUT_RANGE, card_variants, jsonable, recommend, scalar_metrics
 from .data import LETTERBOX_FILL, RESIZE_MODES, RunData
 from .schedule import SCHEDULES, SpecError, bn_momentum, learning_rate_at, plan_steps
-from .tasks import float_outputs, get_task
+from .tasks import float_layers, float_outputs, get_task
 
 TRAIN_END = 0.85  # PROGRESS: reading + training up to here, evaluation and export after
 READ_END = 0.03
@@ -543,7 +543,7 @@ class Run:
             out,
             representative=representative,
             float_outputs=float_outputs(self.task, spec),
-            float_layers=tuple(getattr(self.task, "float_layers", ())),
+            float_layers=float_layers(self.task),
             variants=settings.get("variants"),
             coreml_labels=spec.labels if getattr(self.task, "coreml", False) else None,
         )
@@ -656,7 +656,7 @@ class Run:
             },
             "metrics": {**scalar_metrics(self.metrics), "split": self.eval_split},
             "variants": card_variants(entries),
-            "recommended": recommend(entries, self.headline, tuple(getattr(self.task, "float_layers", ()))),
+            "recommended": recommend(entries, self.headline, float_layers(self.task)),
             "latency_measured_on": f"{cpu_name()}, {os.cpu_count()} cores; median of "
             f"{int((spec.export or {}).get('latency_runs', 50))} runs at batch 1 (LiteRT with XNNPACK, ONNX Runtime CPU)",
             "size_note": "size_bytes is each file as exported; a .tflite then carries labels.txt and this card "

@@ -63,3 +63,7 @@ def float_outputs(task: Any, spec: Any) -> tuple[str, ...]:
     if callable(value):
         value = value(spec)
     return tuple(value or ())
+
+
+def float_layers(task: Any) -> tuple[str, ...]:
+    return tuple(getattr(task, "float_layers", ()) or ())
